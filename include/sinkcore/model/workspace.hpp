@@ -126,6 +126,12 @@ class workspace {
   std::vector<int>& tokens() { return tokens_; }
   const std::vector<int>& tokens() const { return tokens_; }
 
+  /// Scratch memory for the backward pass (grown on demand, kept between calls).
+  float* scratch(std::size_t floats) {
+    if (scratch_.size() < floats) scratch_.assign(floats, 0.f);
+    return scratch_.data();
+  }
+
   /// Attention probabilities of block l, head h, sequence b: a T x T row-major matrix [query][key].
   const float* pattern(std::size_t l, std::size_t b, std::size_t h) const {
     return blocks_[l].pattern + (b * H + h) * T_ * T_;
@@ -199,7 +205,7 @@ class workspace {
   }
 
   std::size_t B_ = 0, T_ = 0;
-  aligned_vector<float> buffer_;
+  aligned_vector<float> buffer_, scratch_;
   std::array<block_activations, A::layers> blocks_{};
   float *embed_ = nullptr, *pos_embed_ = nullptr, *ln_f_ = nullptr, *ln_f_mean_ = nullptr, *ln_f_rstd_ = nullptr,
         *logits_ = nullptr;
