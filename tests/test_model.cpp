@@ -423,3 +423,77 @@ TEST_CASE("bad input is refused with a clear error", "[errors]") {
   CHECK_THROWS_WITH(forward(m, ws, longer, 1, A::context + 1), Catch::Contains("outside [1, 16]"));
   CHECK_THROWS_WITH(forward(m, ws, std::vector<int>(5, 0), 2, 3), Catch::Contains("tokens given"));
 }
+
+namespace {
+struct capture_mlp_out {
+  std::vector<std::vector<float>> seen;
+  template <hook_point P>
+  void on(const activation& a) {
+    if constexpr (P == hook_point::mlp_out) seen.emplace_back(a.data, a.data + a.batch * a.length * a.width);
+  }
+};
+struct zero_mlp_out {
+  template <hook_point P>
+  void on(const activation& a) {
+    if constexpr (P == hook_point::mlp_out) std::fill_n(a.data, a.batch * a.length * a.width, 0.f);
+  }
+};
+struct attend_to_first {
+  int calls = 0;
+  template <hook_point P>
+  void on(const activation& a) {
+    if constexpr (P == hook_point::pattern) {
+      ++calls;
+      for (std::size_t r = 0; r < a.batch * a.length; ++r) {
+        float* row = a.data + r * a.width;
+        std::fill_n(row, a.width, 0.f);
+        row[0] = 1.f;
+      }
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("compile-time hooks capture, ablate and patch", "[hooks]") {
+  using A = micro<gpt2_tiny>;
+  auto m = random_model<A>(12);
+  const std::size_t B = 2, T = 11;
+  const auto tok = random_tokens(B * T, int(A::vocab), 13);
+  workspace<A> plain, hooked;
+  forward(m, plain, tok, B, T);
+
+  SECTION("capturing changes nothing and sees what the workspace holds") {
+    capture_mlp_out cap;
+    forward(m, hooked, tok, B, T, cap);
+    REQUIRE(cap.seen.size() == A::layers);
+    for (std::size_t i = 0; i < B * T * A::vocab; ++i) REQUIRE(hooked.logits()[i] == plain.logits()[i]);
+    CHECK(std::equal(cap.seen[1].begin(), cap.seen[1].end(), plain.block(1).mlp_out));
+  }
+  SECTION("zeroing every MLP's output equals zeroing the MLP output projections") {
+    forward(m, hooked, tok, B, T, zero_mlp_out{});
+    for (int l = 0; l < int(A::layers); ++l) {
+      for (float& x : m.tensor(role::mlp_proj_weight, l)) x = 0.f;
+      for (float& x : m.tensor(role::mlp_proj_bias, l)) x = 0.f;
+    }
+    forward(m, plain, tok, B, T);
+    for (std::size_t i = 0; i < B * T * A::vocab; ++i) REQUIRE(hooked.logits()[i] == Approx(plain.logits()[i]).margin(1e-5));
+  }
+  SECTION("a pattern hook steers attention: all on key 0 makes z the value of token 0") {
+    attend_to_first h;
+    forward(m, hooked, tok, B, T, h);
+    CHECK(h.calls == int(A::layers));
+    auto& a = hooked.block(1);
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t c = 0; c < A::d_model; ++c)
+          REQUIRE(a.z[(b * T + t) * A::d_model + c] == Approx(a.v[b * T * A::d_model + c]).margin(1e-6));
+  }
+  SECTION("hooks compose, in order") {
+    capture_mlp_out cap;
+    zero_mlp_out zero;
+    forward(m, hooked, tok, B, T, compose(zero, cap));
+    REQUIRE(cap.seen.size() == A::layers);
+    for (float x : cap.seen[0]) REQUIRE(x == 0.f);
+  }
+  CHECK(hook_name(hook_point::pattern, 3) == "blocks.3.attn.hook_pattern");
+}

@@ -5,6 +5,7 @@
 #include "error.hpp"
 #include "model/backward.hpp"
 #include "model/forward.hpp"
+#include "model/hooks.hpp"
 #include "model/model.hpp"
 #include "model/params.hpp"
 #include "model/workspace.hpp"

@@ -17,6 +17,7 @@
 #include "../kernels/layernorm.hpp"
 #include "../kernels/rope.hpp"
 #include "../kernels/softmax.hpp"
+#include "hooks.hpp"
 #include "linear.hpp"
 #include "model.hpp"
 #include "workspace.hpp"
@@ -63,10 +64,17 @@ void check_tokens(std::span<const int> tokens) {
                   " is outside the vocabulary [0, " + std::to_string(A::vocab) + ") of " + A::name());
 }
 
-/// Forward pass: tokens [B, T] (row-major) -> every activation in `ws`, logits included.
+/// Forward pass: tokens [B, T] (row-major) -> every activation in `ws`, logits included. `hooks` (see
+/// hooks.hpp) is called at the points it handles; the default hooks nothing and costs nothing.
 /// @pre tokens.size() == B * T, 1 <= T <= context, every token < vocab (checked: throws sinkcore::error)
-template <architecture_type A>
-void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T) {
+template <architecture_type A, class Hooks = no_hooks>
+void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T,
+             Hooks&& hooks = {}) {
+  using HK = std::remove_reference_t<Hooks>;
+  using hp = hook_point;
+  auto hook = [&]<hook_point Pt>(float* data, std::size_t width, int layer) {
+    detail::run_hook<Pt>(hooks, data, B, T, width, layer);
+  };
   using L = layout<A>;
   using S = typename A::shape;
   constexpr std::size_t d = A::d_model, H = A::heads, dh = A::d_head, dm = A::d_mlp, V = A::vocab;
@@ -89,22 +97,26 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
     detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r) {
         std::memcpy(emb + r * d, wte + std::size_t(tokens[r]) * d, d * sizeof(float));
-        if constexpr (A::positions::absolute) {
-          std::memcpy(pos + r * d, P(role::wpe) + (r % T) * d, d * sizeof(float));
-          for (std::size_t c = 0; c < d; ++c) x[r * d + c] = emb[r * d + c] + pos[r * d + c];
-        } else {
-          std::memcpy(x + r * d, emb + r * d, d * sizeof(float));
-        }
+        if constexpr (A::positions::absolute) std::memcpy(pos + r * d, P(role::wpe) + (r % T) * d, d * sizeof(float));
       }
     });
+    hook.template operator()<hp::embed>(emb, d, -1);
+    if constexpr (A::positions::absolute) {
+      hook.template operator()<hp::pos_embed>(pos, d, -1);
+      detail::add_rows(emb, pos, x, n * d);
+    } else {
+      std::memcpy(x, emb, n * d * sizeof(float));
+    }
   }
 
   const float scale = 1.f / std::sqrt(float(dh));
   for (std::size_t li = 0; li < A::layers; ++li) {
     const int l = int(li);
     auto& a = ws.block(li);
+    hook.template operator()<hp::resid_pre>(a.resid_pre, d, l);
     detail::layernorm_rows(a.resid_pre, P(role::ln_1_weight, l), P(role::ln_1_bias, l), a.ln1, a.ln1_mean,
                            a.ln1_rstd, n, d);
+    hook.template operator()<hp::ln1>(a.ln1, d, l);
     // q, k, v
     detail::linear_forward(a.ln1, d, n, d, d, P(role::q_weight, l),
                            A::query::has_bias ? P(role::q_bias, l) : nullptr, a.q, d);
@@ -116,34 +128,64 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
         kernels::rope(a.k + b * T * d, T, d, H, dh, A::positions::base);
       }
     }
+    hook.template operator()<hp::q>(a.q, d, l);
+    hook.template operator()<hp::k>(a.k, d, l);
+    hook.template operator()<hp::v>(a.v, d, l);
     // Attention per (sequence, head): P = softmax_causal(q k^T / sqrt(dh)); z = P v.
+    // A pattern hook sees all patterns of the layer between the two halves.
+    constexpr bool split = detail::hooked<hp::pattern, HK>;
+    auto scores = [&](std::size_t b, std::size_t h) {
+      float* pat = a.pattern + (b * H + h) * T * T;
+      const std::size_t off = b * T * d + h * dh;
+      kernels::gemm(false, true, T, T, dh, 1.f, a.q + off, d, a.k + off, d, 0.f, pat, T);
+      kernels::causal_softmax(pat, T, T, scale);
+    };
+    auto mix = [&](std::size_t b, std::size_t h) {
+      const std::size_t off = b * T * d + h * dh;
+      kernels::gemm(false, false, T, dh, T, 1.f, a.pattern + (b * H + h) * T * T, T, a.v + off, d, 0.f, a.z + off, d);
+    };
 #pragma omp parallel for schedule(dynamic) collapse(2)
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t h = 0; h < H; ++h) {
-        float* pat = a.pattern + (b * H + h) * T * T;
-        const std::size_t off = b * T * d + h * dh;
-        kernels::gemm(false, true, T, T, dh, 1.f, a.q + off, d, a.k + off, d, 0.f, pat, T);
-        kernels::causal_softmax(pat, T, T, scale);
-        kernels::gemm(false, false, T, dh, T, 1.f, pat, T, a.v + off, d, 0.f, a.z + off, d);
+        scores(b, h);
+        if constexpr (!split) mix(b, h);
       }
+    if constexpr (split) {
+      detail::run_hook<hp::pattern>(hooks, a.pattern, B * H, T, T, l);
+#pragma omp parallel for schedule(dynamic) collapse(2)
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H; ++h) mix(b, h);
+    }
+    hook.template operator()<hp::z>(a.z, d, l);
     detail::linear_forward(a.z, d, n, d, d, P(role::attn_proj_weight, l), P(role::attn_proj_bias, l), a.attn_out, d);
+    hook.template operator()<hp::attn_out>(a.attn_out, d, l);
     detail::add_rows(a.resid_pre, a.attn_out, a.resid_mid, n * d);
+    hook.template operator()<hp::resid_mid>(a.resid_mid, d, l);
     if (A::has_mlp(li)) {
       detail::layernorm_rows(a.resid_mid, P(role::ln_2_weight, l), P(role::ln_2_bias, l), a.ln2, a.ln2_mean,
                              a.ln2_rstd, n, d);
+      hook.template operator()<hp::ln2>(a.ln2, d, l);
       detail::linear_forward(a.ln2, d, n, d, dm, P(role::mlp_fc_weight, l), P(role::mlp_fc_bias, l), a.mlp_pre, dm);
+      hook.template operator()<hp::mlp_pre>(a.mlp_pre, dm, l);
       detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
         kernels::gelu(a.mlp_pre + r0 * dm, a.mlp_post + r0 * dm, (r1 - r0) * dm);
       });
+      hook.template operator()<hp::mlp_post>(a.mlp_post, dm, l);
       detail::linear_forward(a.mlp_post, dm, n, dm, d, P(role::mlp_proj_weight, l), P(role::mlp_proj_bias, l),
                              a.mlp_out, d);
+      hook.template operator()<hp::mlp_out>(a.mlp_out, d, l);
       detail::add_rows(a.resid_mid, a.mlp_out, a.resid_post, n * d);
+      hook.template operator()<hp::resid_post>(a.resid_post, d, l);
+    } else {
+      hook.template operator()<hp::resid_post>(a.resid_post, d, l);  // the same memory as resid_mid
     }
   }
   detail::layernorm_rows(ws.resid_final(), P(role::ln_f_weight), P(role::ln_f_bias), ws.ln_f(), ws.ln_f_mean(),
                          ws.ln_f_rstd(), n, d);
+  hook.template operator()<hp::ln_final>(ws.ln_f(), d, -1);
   // Tied unembedding: logits = ln_f(x) wte^T.
   kernels::gemm(false, true, n, V, d, 1.f, ws.ln_f(), d, P(role::wte), d, 0.f, ws.logits(), V);
+  hook.template operator()<hp::logits>(ws.logits(), V, -1);
 }
 
 /// Mean cross-entropy of the logits in `ws` against `targets` (one per row; negative = ignored), in nats.
@@ -176,9 +218,10 @@ inline std::vector<int> next_token_targets(std::span<const int> tokens, std::siz
 }
 
 /// Forward pass and the mean next-token cross-entropy over the batch.
-template <architecture_type A>
-double forward_loss(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T) {
-  forward(m, ws, tokens, B, T);
+template <architecture_type A, class Hooks = no_hooks>
+double forward_loss(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T,
+                    Hooks&& hooks = {}) {
+  forward(m, ws, tokens, B, T, std::forward<Hooks>(hooks));
   return cross_entropy(ws, next_token_targets(tokens, B, T));
 }
 
