@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <unistd.h>
 #include <random>
 #include <vector>
 
@@ -101,4 +103,95 @@ TEST_CASE("the key bias gets no gradient: it cancels in the softmax", "[backward
     }
   CHECK(kb < 1e-6);
   CHECK(qb > 1e-4);  // while the query bias does get one
+}
+
+// ---- training ----
+#include <sinkcore/train/corpora.hpp>
+#include <sinkcore/train/trainer.hpp>
+
+namespace {
+/// Unigram entropy (nats) of `eval` under the unigram distribution of `train` (add-one smoothed).
+double unigram_cross_entropy(const std::vector<train::token>& train, const std::vector<train::token>& eval, std::size_t V) {
+  std::vector<double> count(V, 1.0);
+  for (auto t : train) count[t] += 1;
+  double total = 0;
+  for (double c : count) total += c;
+  double h = 0;
+  for (auto t : eval) h -= std::log(count[t] / total);
+  return h / double(eval.size());
+}
+struct micro_bytes_shape : shape<2, 32, 4, 16, 256> {
+  static constexpr std::string_view name = "micro-bytes";
+};
+train::corpus small_math_corpus() {
+  train::corpus_options o;
+  o.math_bytes = 400'000;
+  return train::load_corpus("math", o);
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("a short run learns: held-out loss well below the unigram entropy", "[train]", tiny_zoo::tuple) {
+  using A = TestType;
+  INFO(A::name());
+  static const auto data = small_math_corpus();
+  train::train_options o;
+  o.steps = 150;
+  o.batch = 8;
+  o.context = 32;
+  o.warmup = 20;
+  o.lr = 3e-3f;
+  o.eval_batches = 4;
+  train::trainer<A> t(data, o);
+  const double before = t.evaluate();
+  for (std::size_t i = 0; i < o.steps; ++i) t.step();
+  const double after = t.evaluate();
+  const double unigram = unigram_cross_entropy(data.train, data.held_out, 256);
+  INFO("held-out loss " << before << " -> " << after << ", unigram entropy " << unigram);
+  WARN(A::name() << ": held-out loss " << before << " -> " << after << ", unigram entropy " << unigram);
+  CHECK(before > unigram);
+  CHECK(after < unigram - 0.5);
+}
+
+TEST_CASE("a resumed run is bit-identical to an uninterrupted one", "[train][checkpoint]") {
+  using A = gpt2_tiny::with_shape<micro_bytes_shape>;
+  const auto data = small_math_corpus();
+  train::train_options o;
+  o.steps = 8;
+  o.batch = 3;
+  o.context = 16;
+  o.warmup = 2;
+  const auto dir = std::filesystem::temp_directory_path() / ("sinkcore_resume_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  train::trainer<A> full(data, o);
+  for (int i = 0; i < 8; ++i) full.step();
+
+  train::trainer<A> first(data, o);
+  for (int i = 0; i < 5; ++i) first.step();
+  first.save(dir / "ckpt.safetensors");
+  train::trainer<A> second(data, [&] { auto p = o; p.seed = 999; p.lr = 1.f; return p; }());  // options come from the file
+  second.resume(dir / "ckpt.safetensors");
+  CHECK(second.step_count() == 5);
+  for (int i = 0; i < 3; ++i) second.step();
+  CHECK(std::memcmp(full.net().data(), second.net().data(), layout<A>::size * sizeof(float)) == 0);
+  CHECK(full.evaluate() == second.evaluate());
+  // the weights inside load as a plain model too
+  const auto m = io::load_weights<A>(dir / "ckpt.safetensors");
+  CHECK(std::memcmp(m.data(), first.net().data(), layout<A>::size * sizeof(float)) == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a non-finite loss stops training and changes nothing", "[train]") {
+  using A = gpt2_tiny::with_shape<micro_bytes_shape>;
+  const auto data = small_math_corpus();
+  train::train_options o;
+  o.steps = 4;
+  o.batch = 2;
+  o.context = 8;
+  train::trainer<A> t(data, o);
+  t.step();
+  t.net().tensor(role::ln_f_bias)[3] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> before(t.net().data(), t.net().data() + layout<A>::size);
+  CHECK_THROWS_AS(t.step(), train::divergence);
+  CHECK(t.step_count() == 1);
+  CHECK(std::memcmp(before.data(), t.net().data(), before.size() * sizeof(float)) == 0);
 }

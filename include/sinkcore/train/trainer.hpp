@@ -1,0 +1,213 @@
+#pragma once
+/// @file trainer.hpp
+/// Training a model of architecture A from scratch on a corpus: random windows (GPT-2 regime) or windows
+/// that start with a fixed BOS token, AdamW with warmup + cosine decay, gradient clipping, held-out
+/// evaluation, and checkpoints from which a resumed run is bit-identical to an uninterrupted one.
+///
+///   train::trainer<gpt2_tiny> t(train::load_corpus("nl"), {.steps = 2000});
+///   while (t.step_count() < t.options().steps) t.step();
+///   t.save("run/checkpoint.safetensors");
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../error.hpp"
+#include "../io/checkpoint.hpp"
+#include "../model/backward.hpp"
+#include "data.hpp"
+#include "optimizer.hpp"
+#include "schedule.hpp"
+
+namespace sinkcore::train {
+
+struct train_options {
+  std::size_t steps = 2000;          ///< optimizer steps in the whole run
+  std::size_t batch = 16;            ///< windows per step
+  std::size_t context = 128;         ///< tokens per window (<= the architecture's context)
+  float lr = 3e-3f;                  ///< peak learning rate
+  float min_lr_fraction = 0.1f;      ///< cosine floor, as a fraction of lr
+  std::size_t warmup = 100;          ///< linear warmup steps
+  float weight_decay = 0.1f;         ///< AdamW decoupled decay on matrices
+  float beta1 = 0.9f, beta2 = 0.95f;
+  float grad_clip = 1.0f;            ///< global L2 norm; 0 disables
+  std::uint64_t seed = 1;            ///< initialisation and data order
+  std::size_t eval_batches = 8;      ///< held-out batches per evaluation (the same windows every time)
+  std::optional<token> bos;          ///< the BOS regime: every window starts with this token
+
+  nlohmann::json to_json() const {
+    nlohmann::json j = {{"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr},
+                        {"min_lr_fraction", min_lr_fraction}, {"warmup", warmup}, {"weight_decay", weight_decay},
+                        {"beta1", beta1}, {"beta2", beta2}, {"grad_clip", grad_clip}, {"seed", seed},
+                        {"eval_batches", eval_batches}};
+    j["bos"] = bos ? nlohmann::json(int(*bos)) : nlohmann::json(nullptr);
+    return j;
+  }
+  static train_options from_json(const nlohmann::json& j) {
+    train_options o;
+    o.steps = j.at("steps");
+    o.batch = j.at("batch");
+    o.context = j.at("context");
+    o.lr = j.at("lr");
+    o.min_lr_fraction = j.at("min_lr_fraction");
+    o.warmup = j.at("warmup");
+    o.weight_decay = j.at("weight_decay");
+    o.beta1 = j.at("beta1");
+    o.beta2 = j.at("beta2");
+    o.grad_clip = j.at("grad_clip");
+    o.seed = j.at("seed");
+    o.eval_batches = j.at("eval_batches");
+    if (!j.at("bos").is_null()) o.bos = token(j.at("bos").get<int>());
+    return o;
+  }
+};
+
+/// Thrown when the loss or the gradient norm is not finite; the model is left as it was before the step.
+struct divergence : error {
+  using error::error;
+};
+
+/// The optimizer's view of a layout: every tensor a range, decayed if it is a trainable matrix
+/// (param_spec::decay), frozen tensors untouched.
+template <architecture_type A>
+std::vector<param_range> optimizer_ranges() {
+  std::vector<param_range> r;
+  for (const auto& s : layout<A>::specs) r.push_back({s.offset, s.size(), s.trainable, s.decay});
+  return r;
+}
+
+template <architecture_type A>
+class trainer {
+ public:
+  /// A fresh run: GPT-2 initialisation from options.seed.
+  trainer(const corpus& data, train_options options)
+      : data_(&data),
+        opt_(options),
+        model_(options.seed),
+        adam_(layout<A>::size, optimizer_ranges<A>(),
+              adamw_options{options.beta1, options.beta2, 1e-8f, options.weight_decay}),
+        sampler_(data.train, sampler_options{options.batch, options.context, options.seed, options.bos}),
+        grads_(make_gradients<A>()) {
+    if (options.context < 2 || options.context > A::context)
+      throw error("context " + std::to_string(options.context) + " is outside [2, " + std::to_string(A::context) +
+                  "] for " + A::name());
+    if (data.vocab_size > A::vocab)
+      throw error("corpus '" + data.name + "' has vocabulary " + std::to_string(data.vocab_size) + " but " + A::name() +
+                  " only " + std::to_string(A::vocab));
+    if (options.batch == 0 || options.steps == 0) throw error("batch and steps must be >= 1");
+    if (data.held_out.size() <= options.context) throw error("corpus '" + data.name + "' has too little held-out text");
+  }
+
+  /// One optimizer step; returns the training loss of the batch (before the update).
+  /// @throws divergence if the loss or the gradient norm is not finite (nothing is updated then).
+  double step() {
+    batch_sampler probe = sampler_;  // draw from a copy: a diverging step leaves the data position as it was
+    probe.next(batch_);
+    to_int(batch_.inputs, inputs_);
+    to_int(batch_.targets, targets_);
+    forward(model_, ws_, inputs_, opt_.batch, opt_.context);
+    const double loss = backward(model_, ws_, targets_, grads_);
+    const double norm = opt_.grad_clip > 0 ? adam_.clip_grad_norm(grads_.data(), opt_.grad_clip)
+                                           : adam_.grad_norm(grads_.data());
+    if (!std::isfinite(loss) || !std::isfinite(norm))
+      throw divergence("training diverged at step " + std::to_string(step_count() + 1) + ": loss " +
+                       std::to_string(loss) + ", gradient norm " + std::to_string(norm));
+    adam_.step(model_.data(), grads_.data(), learning_rate(step_count()));
+    sampler_ = probe;
+    last_grad_norm_ = norm;
+    return loss;
+  }
+
+  /// Mean next-token cross-entropy on `eval_batches` windows of `tokens` (by default the held-out split);
+  /// the same windows every call (a fixed seed), in the run's regime.
+  double evaluate(std::span<const token> tokens) {
+    batch_sampler s(tokens, sampler_options{opt_.batch, opt_.context, 0x5eedULL, opt_.bos});
+    double total = 0;
+    for (std::size_t i = 0; i < opt_.eval_batches; ++i) {
+      s.next(batch_);
+      to_int(batch_.inputs, inputs_);
+      to_int(batch_.targets, targets_);
+      forward(model_, ws_, inputs_, opt_.batch, opt_.context);
+      total += cross_entropy(ws_, targets_);
+    }
+    return total / double(opt_.eval_batches);
+  }
+  double evaluate() { return evaluate(data_->held_out); }
+
+  float learning_rate(std::uint64_t step) const {
+    return cosine_schedule{opt_.lr, opt_.warmup, opt_.steps, opt_.min_lr_fraction}(step);
+  }
+
+  /// Everything a bit-identical resume needs, in one safetensors file written atomically: weights (under
+  /// Hugging Face names), AdamW's m and v, and in the metadata the step, the sampler's state and the options.
+  void save(const std::filesystem::path& path, std::map<std::string, std::string> metadata = {}) const {
+    metadata["sinkcore.step"] = std::to_string(step_count());
+    metadata["sinkcore.sampler"] = sampler_.state().to_string();
+    metadata["sinkcore.train_options"] = opt_.to_json().dump();
+    metadata["sinkcore.corpus"] = data_->name;
+    const std::vector<std::size_t> shape{layout<A>::size};
+    io::save_tensors<A>(path, model_.data(), metadata,
+                        {{"optimizer.m", shape, adam_.m().data()}, {"optimizer.v", shape, adam_.v().data()}});
+  }
+
+  /// Resume from a checkpoint written by save(); the options stored there replace the current ones
+  /// except `steps` (so a run can be extended).
+  void resume(const std::filesystem::path& path) {
+    const auto file = io::safetensors_file::open(path);
+    const auto& md = file.metadata();
+    auto get = [&](const char* key) -> const std::string& {
+      auto it = md.find(key);
+      if (it == md.end()) throw error(path.string() + ": not a training checkpoint (no '" + std::string(key) + "' metadata)");
+      return it->second;
+    };
+    if (get(io::arch_metadata_key) != A::name())
+      throw error(path.string() + ": checkpoint of " + get(io::arch_metadata_key) + ", not " + A::name());
+    for (const char* t : {"optimizer.m", "optimizer.v"})
+      if (!file.contains(t) || file.info(t).numel() != layout<A>::size)
+        throw error(path.string() + ": missing or misshapen tensor '" + std::string(t) + "'");
+    const std::size_t steps = opt_.steps;
+    try {
+      opt_ = train_options::from_json(nlohmann::json::parse(get("sinkcore.train_options")));
+    } catch (const nlohmann::json::exception& e) {
+      throw error(path.string() + ": bad 'sinkcore.train_options' metadata: " + e.what());
+    }
+    opt_.steps = steps;
+    io::load_tensors<A>(file, model_.data());
+    file.read_float_into("optimizer.m", adam_.m());
+    file.read_float_into("optimizer.v", adam_.v());
+    adam_.set_step_count(std::stoull(get("sinkcore.step")));
+    sampler_ = batch_sampler(data_->train, sampler_options{opt_.batch, opt_.context, opt_.seed, opt_.bos});
+    sampler_.set_state(sampler_state::from_string(get("sinkcore.sampler")));
+  }
+
+  std::uint64_t step_count() const { return adam_.step_count(); }
+  double last_grad_norm() const { return last_grad_norm_; }
+  const train_options& options() const { return opt_; }
+  model<A>& net() { return model_; }
+  const model<A>& net() const { return model_; }
+  workspace<A>& activations() { return ws_; }
+  std::size_t tokens_per_step() const { return opt_.batch * opt_.context; }
+
+ private:
+  static void to_int(const std::vector<token>& in, std::vector<int>& out) {
+    out.resize(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) out[i] = int(in[i]);
+  }
+
+  const corpus* data_;
+  train_options opt_;
+  model<A> model_;
+  adamw<> adam_;
+  batch_sampler sampler_;
+  gradients<A> grads_;
+  workspace<A> ws_;
+  batch batch_;
+  std::vector<int> inputs_, targets_;
+  double last_grad_norm_ = 0;
+};
+
+}  // namespace sinkcore::train
