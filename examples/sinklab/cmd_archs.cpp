@@ -1,10 +1,11 @@
-#pragma once
+
 // sinklab archs: the architecture registry with shapes and parameter counts.
+#include "commands.hpp"
 #include "common.hpp"
 
 namespace sinklab {
 
-inline void register_archs(CLI::App& app) {
+void register_archs(CLI::App& app) {
   auto* cmd = app.add_subcommand("archs", "List the architectures sinklab knows, with shapes and parameter counts");
   cmd->callback([] {
     std::printf("%-36s %6s %6s %5s %7s %6s %14s  %s\n", "name", "layers", "d", "heads", "context", "vocab",

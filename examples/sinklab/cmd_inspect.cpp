@@ -1,8 +1,9 @@
-#pragma once
+
 // sinklab inspect: a forward pass of freshly initialised tiny models on embedded text: loss and the
 // attention each layer pays to position 0, against chance.
 #include <cmath>
 
+#include "commands.hpp"
 #include "common.hpp"
 
 namespace sinklab {
@@ -33,7 +34,7 @@ void inspect_one(const inspect_options& o) {
   std::printf("\n");
 }
 
-inline void register_inspect(CLI::App& app) {
+void register_inspect(CLI::App& app) {
   static inspect_options o;
   auto* cmd = app.add_subcommand(
       "inspect",
@@ -41,7 +42,7 @@ inline void register_inspect(CLI::App& app) {
   cmd->add_option("--arch", o.arch, "architecture name (see `sinklab archs`), or 'all' for the tiny zoo")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "initialisation seed")->capture_default_str();
-  cmd->add_option("--batch", o.batch, "sequences")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", o.batch, "sequences")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40))->capture_default_str();
   cmd->add_option("--length", o.length, "tokens per sequence (capped at the context)")
       ->check(CLI::Range(std::size_t(2), std::size_t(1024)))
       ->capture_default_str();

@@ -106,17 +106,18 @@ inline std::size_t numel(const std::vector<std::size_t>& shape) {
 
 /// Write `buffer` (parameters or gradients, laid out as layout<A>) to a safetensors file under the file
 /// names above, atomically. `metadata` is added to {"format": "pt", "sinkcore.arch": A::name()}.
+/// `prefix` is put before every model tensor's name (e.g. "transformer.", to mirror an input file).
 template <architecture_type A>
 void save_tensors(const std::filesystem::path& path, const float* buffer,
                   std::map<std::string, std::string> metadata = {},
-                  const std::vector<named_tensor>& extra = {}) {
+                  const std::vector<named_tensor>& extra = {}, const std::string& prefix = {}) {
   const auto tensors = detail::file_tensors<A>();
   std::vector<std::vector<float>> fused;  // keeps concatenated tensors alive until written
   std::vector<named_tensor> out;
   out.reserve(tensors.size() + extra.size());
   for (const auto& t : tensors) {
     if (t.pieces.size() == 1) {
-      out.push_back({t.name, t.shape, buffer + t.pieces[0].first});
+      out.push_back({prefix + t.name, t.shape, buffer + t.pieces[0].first});
       continue;
     }
     std::size_t cols = 0;
@@ -129,7 +130,7 @@ void save_tensors(const std::filesystem::path& path, const float* buffer,
         c0 += c;
       }
     }
-    out.push_back({t.name, t.shape, f.data()});
+    out.push_back({prefix + t.name, t.shape, f.data()});
   }
   for (const auto& e : extra) out.push_back(e);
   metadata.emplace("format", "pt");
@@ -143,16 +144,19 @@ void save_weights(const std::filesystem::path& path, const model<A>& m, std::map
   save_tensors<A>(path, m.data(), std::move(metadata));
 }
 
+/// "transformer." when the file's tensors carry that prefix (distilgpt2 and others), else "".
+inline std::string name_prefix(const safetensors_file& file) {
+  for (const auto& t : file.tensors())
+    if (t.name.starts_with("transformer.")) return "transformer.";
+  return {};
+}
+
 /// Fill `buffer` (layout<A>) from an open safetensors file. Every tensor the architecture needs must be
 /// present with the right shape; any other tensor (except mask buffers and a tied lm_head) is an error.
 template <architecture_type A>
 void load_tensors(const safetensors_file& file, float* buffer) {
   const auto tensors = detail::file_tensors<A>();
-  const std::string prefix = [&] {
-    for (const auto& t : file.tensors())
-      if (t.name.starts_with("transformer.")) return std::string("transformer.");
-    return std::string();
-  }();
+  const std::string prefix = name_prefix(file);
   std::vector<std::string> problems;
   std::set<std::string> used;
   std::vector<float> tmp;

@@ -3,25 +3,78 @@
 /// Causal softmax over attention score rows, in place. Row i of a T x T block (row stride ld) keeps keys
 /// j <= i: P[i][j] = exp(scale*S[i][j] - m_i) / sum_{j'<=i} exp(scale*S[i][j'] - m_i), m_i the row max;
 /// entries j > i are set to exactly 0. Row 0 is therefore [1, 0, ..., 0].
-/// PLACEHOLDER scalar version: to be replaced by an xsimd kernel with the same contract.
+/// xsimd kernel (xsimd::exp); runs on the calling thread (callers parallelise over heads / rows).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <xsimd/xsimd.hpp>
+
+#include <sinkcore/kernels/simd.hpp>
+
+// GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
+// AVX-512 exp / tanh are inlined. Silenced for this header's code only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace sinkcore::kernels {
 
+namespace softmax_detail {
+
+/// r[j] = exp(scale*r[j] - m) for j < n; returns the sum. The tail goes through a padded vector
+/// (padding -inf -> exp = 0) so every entry uses the same xsimd::exp.
+template <class Arch>
+inline float exp_shift_sum(float* r, std::size_t n, float scale, float m) {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  const b vs(scale), vm(m);
+  b acc(0.f);
+  std::size_t j = 0;
+  for (; j + W <= n; j += W) {
+    const b e = xsimd::exp(xsimd::fms(vs, b::load_unaligned(r + j), vm));
+    e.store_unaligned(r + j);
+    acc += e;
+  }
+  if (j < n) {
+    alignas(64) float t[W];
+    const std::size_t rem = n - j;
+    for (std::size_t q = 0; q < W; ++q) t[q] = q < rem ? scale * r[j + q] - m : -std::numeric_limits<float>::infinity();
+    const b e = xsimd::exp(b::load_aligned(t));
+    e.store_aligned(t);
+    for (std::size_t q = 0; q < rem; ++q) r[j + q] = t[q];
+    acc += e;
+  }
+  return xsimd::hadd(acc);
+}
+
+}  // namespace softmax_detail
+
 template <class Arch = xsimd::default_arch>
 void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
   for (std::size_t i = 0; i < T; ++i) {
     float* r = S + i * ld;
-    float m = -INFINITY;
-    for (std::size_t j = 0; j <= i; ++j) m = std::max(m, scale * r[j]);
-    float s = 0.f;
-    for (std::size_t j = 0; j <= i; ++j) s += (r[j] = std::exp(scale * r[j] - m));
-    const float inv = 1.f / s;
-    for (std::size_t j = 0; j <= i; ++j) r[j] *= inv;
-    for (std::size_t j = i + 1; j < T; ++j) r[j] = 0.f;
+    const std::size_t n = i + 1;
+    // max_j scale*r[j] (scale may be negative, so scale first).
+    float m;
+    {
+      const b vs(scale);
+      std::size_t j = 0;
+      m = -std::numeric_limits<float>::infinity();
+      if (n >= W) {
+        b vmax = vs * b::load_unaligned(r);
+        for (j = W; j + W <= n; j += W) vmax = xsimd::max(vmax, vs * b::load_unaligned(r + j));
+        m = simd::hmax(vmax);
+      }
+      for (; j < n; ++j) m = std::max(m, scale * r[j]);
+    }
+    const float s = softmax_detail::exp_shift_sum<Arch>(r, n, scale, m);
+    simd::scale<Arch>(1.f / s, r, n);
+    std::fill(r + n, r + T, 0.f);
   }
 }
 
@@ -30,15 +83,27 @@ void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
 template <class Arch = xsimd::default_arch>
 void causal_softmax_backward(const float* P, const float* dP, float* dS, std::size_t T, std::size_t ld,
                              float scale) {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
   for (std::size_t i = 0; i < T; ++i) {
     const float* p = P + i * ld;
     const float* dp = dP + i * ld;
     float* ds = dS + i * ld;
-    float dot = 0.f;
-    for (std::size_t j = 0; j <= i; ++j) dot += p[j] * dp[j];
-    for (std::size_t j = 0; j <= i; ++j) ds[j] = scale * p[j] * (dp[j] - dot);
-    for (std::size_t j = i + 1; j < T; ++j) ds[j] = 0.f;
+    const std::size_t n = i + 1;
+    const float dot = simd::dot<Arch>(p, dp, n);
+    const b vs(scale), vd(dot);
+    std::size_t j = 0;
+    for (; j + W <= n; j += W) {
+      const b pv = b::load_unaligned(p + j);
+      (vs * pv * (b::load_unaligned(dp + j) - vd)).store_unaligned(ds + j);
+    }
+    for (; j < n; ++j) ds[j] = scale * p[j] * (dp[j] - dot);
+    std::fill(ds + n, ds + T, 0.f);
   }
 }
 
 }  // namespace sinkcore::kernels
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

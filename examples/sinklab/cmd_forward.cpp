@@ -1,0 +1,81 @@
+
+// sinklab forward / tokenize / detokenize.
+#include "commands.hpp"
+#include "common.hpp"
+
+namespace sinklab {
+
+/// Token ids from --tokens, or from --text: GPT-2 BPE with --vocab-dir, else the text's bytes.
+inline std::vector<int> input_tokens(const std::string& tokens, const std::string& text, const std::string& vocab_dir) {
+  if (!tokens.empty()) return parse_token_list(tokens);
+  if (!vocab_dir.empty()) return sinkcore::io::bpe_tokenizer::load(vocab_dir).encode(text);
+  return byte_tokens(text);
+}
+
+void register_forward(CLI::App& app) {
+  static struct {
+    std::string weights, tokens, text, vocab_dir, out;
+    int threads = 0;
+  } c;
+  auto* cmd = app.add_subcommand("forward", "Forward pass of one sequence: DIR/logits.npy [T, vocab], DIR/attn.npy [layers, heads, T, T]");
+  cmd->add_option("--weights", c.weights, "safetensors file (Hugging Face GPT-2 or sinklab)")->required();
+  auto* tok = cmd->add_option("--tokens", c.tokens, "token ids, comma-separated");
+  auto* txt = cmd->add_option("--text", c.text, "text (GPT-2 BPE with --vocab-dir, else bytes)");
+  tok->excludes(txt);
+  cmd->add_option("--vocab-dir", c.vocab_dir, "encoder.json + vocab.bpe, or vocab.json + merges.txt")->needs(txt);
+  cmd->add_option("--out", c.out, "output directory")->required();
+  add_threads_option(cmd, c.threads);
+  cmd->callback([tok, txt] {
+    using namespace sinkcore;
+    apply_threads(c.threads);
+    if (tok->count() == 0 && txt->count() == 0) throw error("forward: give --tokens or --text");
+    const auto tokens = input_tokens(c.tokens, c.text, c.vocab_dir);
+    if (tokens.empty()) throw error("forward: the input has no tokens");
+    with_architecture(io::detect_architecture(c.weights), [&](auto t) {
+      using A = typename decltype(t)::type;
+      const auto m = io::load_weights<A>(c.weights);
+      const std::size_t T = tokens.size();
+      workspace<A> ws;
+      forward(m, ws, tokens, 1, T);
+      make_output_dir(c.out);
+      const std::filesystem::path dir(c.out);
+      io::write_npy(dir / "logits.npy", std::vector<std::size_t>{T, A::vocab}, ws.logits());
+      std::vector<float> attn(A::layers * A::heads * T * T);
+      for (std::size_t l = 0; l < A::layers; ++l)
+        std::copy_n(ws.block(l).pattern, A::heads * T * T, attn.data() + l * A::heads * T * T);
+      io::write_npy(dir / "attn.npy", std::vector<std::size_t>{A::layers, A::heads, T, T}, attn.data());
+      std::printf("%s: %zu tokens; wrote %s and %s\n", A::name().c_str(), T, (dir / "logits.npy").c_str(),
+                  (dir / "attn.npy").c_str());
+    });
+  });
+}
+
+void register_tokenize(CLI::App& app) {
+  static struct {
+    std::string vocab_dir, text, file, tokens;
+  } c;
+  auto* tk = app.add_subcommand("tokenize", "GPT-2 BPE: print the token ids of a text, space-separated");
+  tk->add_option("--vocab-dir", c.vocab_dir, "encoder.json + vocab.bpe, or vocab.json + merges.txt")->required();
+  auto* txt = tk->add_option("--text", c.text, "text to encode");
+  auto* file = tk->add_option("--file", c.file, "file to encode")->check(CLI::ExistingFile);
+  txt->excludes(file);
+  tk->callback([txt, file] {
+    if (txt->count() == 0 && file->count() == 0) throw sinkcore::error("tokenize: give --text or --file");
+    const auto bpe = sinkcore::io::bpe_tokenizer::load(c.vocab_dir);
+    const std::string text = file->count() ? sinkcore::train::read_file_bytes(c.file) : c.text;
+    const auto ids = bpe.encode(text);
+    for (std::size_t i = 0; i < ids.size(); ++i) std::printf("%s%d", i ? " " : "", ids[i]);
+    std::printf("\n");
+  });
+  auto* dt = app.add_subcommand("detokenize", "GPT-2 BPE: print the text of token ids");
+  dt->add_option("--vocab-dir", c.vocab_dir, "encoder.json + vocab.bpe, or vocab.json + merges.txt")->required();
+  dt->add_option("--tokens", c.tokens, "token ids, comma-separated")->required();
+  dt->callback([] {
+    const auto bpe = sinkcore::io::bpe_tokenizer::load(c.vocab_dir);
+    const auto text = bpe.decode(parse_token_list(c.tokens));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::printf("\n");
+  });
+}
+
+}  // namespace sinklab

@@ -1,0 +1,620 @@
+// Kernel tests: every kernel against a plain scalar double-precision reference, on awkward sizes, for
+// every xsimd architecture this translation unit can compile (sse2 always; AVX2+FMA and AVX-512 when the
+// compiler flags allow them). No timings here: see bench/.
+#include <sinkcore/kernels/kernels.hpp>
+
+#include <catch2/catch.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace k = sinkcore::kernels;
+using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
+
+namespace {
+
+using arch_list = std::tuple<xsimd::sse2
+#if defined(__AVX2__) && defined(__FMA__)
+                             ,
+                             xsimd::fma3<xsimd::avx2>
+#endif
+#if defined(__AVX512BW__)
+                             ,
+                             xsimd::avx512bw
+#endif
+                             >;
+
+std::vector<float> random_vec(std::size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> U(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = U(rng);
+  return v;
+}
+
+const float NaN = std::numeric_limits<float>::quiet_NaN();
+
+// ---------------------------------------------------------------------------------------------- GEMM
+
+struct gemm_case {
+  bool ta, tb;
+  std::size_t M, N, K;
+  float alpha, beta;
+  std::size_t pad_a = 0, pad_b = 0, pad_c = 0;  // extra row-stride
+};
+
+/// Operands laid out as the case says, with C prefilled (NaN when beta == 0).
+struct gemm_data {
+  gemm_case c;
+  std::size_t lda, ldb, ldc;
+  std::vector<float> A, B, C0;
+  explicit gemm_data(const gemm_case& cs, unsigned seed) : c(cs) {
+    const std::size_t ar = c.ta ? c.K : c.M, ac = c.ta ? c.M : c.K;
+    const std::size_t br = c.tb ? c.N : c.K, bc = c.tb ? c.K : c.N;
+    lda = ac + c.pad_a;
+    ldb = bc + c.pad_b;
+    ldc = c.N + c.pad_c;
+    A = random_vec(std::max<std::size_t>(ar * lda, 1), seed);
+    B = random_vec(std::max<std::size_t>(br * ldb, 1), seed + 1);
+    C0 = random_vec(std::max<std::size_t>(c.M * ldc, 1), seed + 2);
+    if (c.beta == 0.f) std::fill(C0.begin(), C0.end(), NaN);
+  }
+  float a(std::size_t i, std::size_t kk) const { return c.ta ? A[kk * lda + i] : A[i * lda + kk]; }
+  float b(std::size_t kk, std::size_t j) const { return c.tb ? B[j * ldb + kk] : B[kk * ldb + j]; }
+  /// Reference value and error scale for entry (i, j).
+  std::pair<double, double> ref(std::size_t i, std::size_t j) const {
+    double s = 0, sa = 0;
+    for (std::size_t kk = 0; kk < c.K; ++kk) {
+      const double p = double(a(i, kk)) * double(b(kk, j));
+      s += p;
+      sa += std::fabs(p);
+    }
+    double v = double(c.alpha) * s, scale = std::fabs(c.alpha) * sa;
+    if (c.beta != 0.f) {
+      v += double(c.beta) * double(C0[i * ldc + j]);
+      scale += std::fabs(c.beta * C0[i * ldc + j]);
+    }
+    return {v, scale};
+  }
+};
+
+template <class Arch>
+std::vector<float> run_gemm(const gemm_data& d) {
+  std::vector<float> C = d.C0;
+  k::gemm<Arch>(d.c.ta, d.c.tb, d.c.M, d.c.N, d.c.K, d.c.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.c.beta,
+                C.data(), d.ldc);
+  return C;
+}
+
+/// Checks all entries (or, when `sample` > 0, `sample` random entries plus the first / last rows and
+/// columns) against the double reference; the padding between rows of C must be untouched.
+void check_gemm(const gemm_data& d, const std::vector<float>& C, std::size_t sample = 0) {
+  const auto& c = d.c;
+  INFO("ta=" << c.ta << " tb=" << c.tb << " M=" << c.M << " N=" << c.N << " K=" << c.K << " alpha=" << c.alpha
+             << " beta=" << c.beta << " lda=" << d.lda << " ldb=" << d.ldb << " ldc=" << d.ldc);
+  std::size_t bad = 0;
+  auto check = [&](std::size_t i, std::size_t j) {
+    const auto [v, scale] = d.ref(i, j);
+    const double got = C[i * d.ldc + j];
+    const double tol = 1e-5 * scale + 1e-6;
+    if (!(std::fabs(got - v) <= tol)) {
+      if (bad < 5) {
+        INFO("i=" << i << " j=" << j << " got " << got << " want " << v << " tol " << tol);
+        CHECK(std::fabs(got - v) <= tol);
+      }
+      ++bad;
+    }
+  };
+  if (sample == 0) {
+    for (std::size_t i = 0; i < c.M; ++i)
+      for (std::size_t j = 0; j < c.N; ++j) check(i, j);
+  } else {
+    std::mt19937 rng(7);
+    for (std::size_t s = 0; s < sample; ++s) check(rng() % c.M, rng() % c.N);
+    for (std::size_t j = 0; j < c.N; j += 7) {
+      check(0, j);
+      check(c.M - 1, j);
+    }
+    for (std::size_t i = 0; i < c.M; i += 7) {
+      check(i, 0);
+      check(i, c.N - 1);
+    }
+  }
+  CHECK(bad == 0);
+  // Row padding of C is not written.
+  for (std::size_t i = 0; i < c.M; ++i)
+    for (std::size_t j = c.N; j < d.ldc; ++j) {
+      const float before = d.C0[i * d.ldc + j], after = C[i * d.ldc + j];
+      if (!(before == after || (std::isnan(before) && std::isnan(after)))) {
+        FAIL("padding of C modified at i=" << i << " j=" << j);
+      }
+    }
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("gemm matches the double reference on awkward shapes", "[gemm]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  const std::size_t sizes[][3] = {{1, 1, 1},   {1, 7, 5},    {7, 1, 5},   {7, 17, 1},    {17, 7, 33},
+                                  {33, 33, 33}, {13, 129, 17}, {129, 5, 3}, {3, 200, 129}, {257, 33, 7},
+                                  {40, 40, 32}, {64, 64, 64},  {2, 2, 300}, {31, 47, 400}, {100, 3, 900}};
+  const float ab[][2] = {{1.f, 0.f}, {0.5f, 1.f}, {-2.f, 0.25f}, {1.f, 1.f}};
+  unsigned seed = 1;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (const auto& s : sizes) {
+        const auto& al = ab[seed % 4];
+        const std::size_t pad = (seed % 3 == 0) ? 0 : 3 + seed % 5;
+        gemm_case c{bool(ta), bool(tb), s[0], s[1], s[2], al[0], al[1], pad, pad + 1, pad + 2};
+        gemm_data d(c, seed++);
+        check_gemm(d, run_gemm<Arch>(d));
+      }
+}
+
+TEMPLATE_LIST_TEST_CASE("gemm alpha/beta semantics", "[gemm]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (float alpha : {1.f, -0.5f, 0.f})
+    for (float beta : {0.f, 1.f, 0.3f}) {
+      gemm_case c{false, true, 45, 37, 19, alpha, beta, 2, 1, 5};
+      gemm_data d(c, 11);
+      const auto C = run_gemm<Arch>(d);
+      check_gemm(d, C);
+      if (beta == 0.f)
+        for (std::size_t i = 0; i < c.M; ++i)
+          for (std::size_t j = 0; j < c.N; ++j) REQUIRE_FALSE(std::isnan(C[i * d.ldc + j]));
+    }
+  // K == 0: C = beta * C.
+  gemm_case c{false, false, 9, 11, 0, 1.f, 0.5f, 0, 0, 3};
+  gemm_data d(c, 3);
+  check_gemm(d, run_gemm<Arch>(d));
+  gemm_case c0{false, false, 9, 11, 0, 1.f, 0.f, 0, 0, 3};
+  gemm_data d0(c0, 3);
+  const auto C0 = run_gemm<Arch>(d0);
+  for (std::size_t i = 0; i < 9; ++i)
+    for (std::size_t j = 0; j < 11; ++j) REQUIRE(C0[i * d0.ldc + j] == 0.f);
+}
+
+TEST_CASE("gemm accepts 4-byte aligned user pointers", "[gemm]") {
+  // Offset every operand by one float from any vector alignment.
+  const std::size_t M = 37, N = 70, K = 45;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      gemm_case c{bool(ta), bool(tb), M, N, K, 1.f, 0.5f, 1, 1, 1};
+      gemm_data d(c, 21);
+      // Shift the storage by one element.
+      gemm_data s = d;
+      s.A.insert(s.A.begin(), 0.f);
+      s.B.insert(s.B.begin(), 0.f);
+      std::vector<float> C = d.C0;
+      C.insert(C.begin(), 0.f);
+      k::gemm(c.ta, c.tb, M, N, K, c.alpha, s.A.data() + 1, d.lda, s.B.data() + 1, d.ldb, c.beta, C.data() + 1, d.ldc);
+      C.erase(C.begin());
+      check_gemm(d, C);
+    }
+}
+
+TEST_CASE("gemm tall-skinny, K = 1 and wide shapes, all transposes", "[gemm]") {
+  const std::size_t sizes[][3] = {{1000, 3, 17}, {3, 1000, 17}, {500, 500, 1}, {1, 1000, 64}, {1000, 1, 64}, {2, 513, 65}};
+  unsigned seed = 100;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (const auto& s : sizes) {
+        gemm_case c{bool(ta), bool(tb), s[0], s[1], s[2], 1.f, (seed % 2) ? 0.f : 1.f, 0, 2, 1};
+        gemm_data d(c, seed++);
+        check_gemm(d, run_gemm<xsimd::default_arch>(d));
+      }
+}
+
+TEST_CASE("gemm on the model's shapes (sampled check)", "[gemm]") {
+  struct shp {
+    std::size_t M, K, N;
+  };
+  // GPT-2 small with 1024 rows; tiny model (d_model 128, batch 16 x context 128 = 2048 rows, vocab 256).
+  const shp shapes[] = {{1024, 768, 2304}, {1024, 768, 3072}, {1024, 3072, 768}, {2048, 128, 384},
+                        {2048, 128, 512},  {2048, 512, 128},  {2048, 128, 256}};
+  unsigned seed = 200;
+  for (const auto& s : shapes) {
+    // Forward (X W), and the backward forms dX = dY W^T and dW = X^T dY.
+    const gemm_case cases[] = {{false, false, s.M, s.N, s.K, 1.f, 0.f},
+                               {false, true, s.M, s.K, s.N, 1.f, 1.f},
+                               {true, false, s.K, s.N, s.M, 1.f, 1.f}};
+    for (const auto& c : cases) {
+      gemm_data d(c, seed++);
+      check_gemm(d, run_gemm<xsimd::default_arch>(d), 1500);
+    }
+  }
+}
+
+TEST_CASE("gemm attention-head shapes", "[gemm]") {
+  // S = Q K^T (T x T, hd), O = P V, dP = dO V^T, dV = P^T dO.
+  for (std::size_t T : {40, 129, 300})
+    for (std::size_t hd : {32, 64}) {
+      const gemm_case cases[] = {{false, true, T, T, hd, 0.125f, 0.f, 2 * hd, 2 * hd, 0},
+                                 {false, false, T, hd, T, 1.f, 0.f, 0, 2 * hd, 2 * hd},
+                                 {false, true, T, T, hd, 1.f, 0.f, 2 * hd, 2 * hd, 0},
+                                 {true, false, T, hd, T, 1.f, 1.f, 0, 2 * hd, 2 * hd}};
+      for (const auto& c : cases) {
+        gemm_data d(c, unsigned(T + hd));
+        check_gemm(d, run_gemm<xsimd::default_arch>(d));
+      }
+    }
+}
+
+TEST_CASE("gemm inside an omp parallel region runs serially per thread", "[gemm]") {
+  const int nt = 4;
+  std::vector<gemm_data> data;
+  for (int t = 0; t < nt; ++t)
+    data.emplace_back(gemm_case{t % 2 == 0, t / 2 == 1, 150 + std::size_t(t) * 13, 97, 70, 1.f, 0.5f * float(t % 2), 1, 0, 3},
+                      unsigned(300 + t));
+  std::vector<std::vector<float>> out(nt);
+  for (int t = 0; t < nt; ++t) out[t] = data[t].C0;
+  int inside = 0;
+#pragma omp parallel for num_threads(2) schedule(static, 1) reduction(+ : inside)
+  for (int t = 0; t < nt; ++t) {
+    inside += omp_in_parallel() ? 1 : 0;
+    const auto& d = data[t];
+    k::gemm(d.c.ta, d.c.tb, d.c.M, d.c.N, d.c.K, d.c.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.c.beta, out[t].data(),
+            d.ldc);
+  }
+  for (int t = 0; t < nt; ++t) check_gemm(data[t], out[t]);
+  // Also the threaded path (outside any region) with an explicit thread count.
+  gemm_data d(gemm_case{false, false, 300, 260, 90, 1.f, 0.f, 0, 0, 0}, 9);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  check_gemm(d, run_gemm<xsimd::default_arch>(d));
+  omp_set_num_threads(saved);
+}
+
+// ------------------------------------------------------------------------------------------- softmax
+
+namespace {
+
+std::vector<double> ref_softmax(const std::vector<float>& S, std::size_t T, std::size_t ld, double scale) {
+  std::vector<double> P(T * ld, 0.0);
+  for (std::size_t i = 0; i < T; ++i) {
+    double m = -INFINITY;
+    for (std::size_t j = 0; j <= i; ++j) m = std::max(m, scale * S[i * ld + j]);
+    double s = 0;
+    for (std::size_t j = 0; j <= i; ++j) s += std::exp(scale * S[i * ld + j] - m);
+    for (std::size_t j = 0; j <= i; ++j) P[i * ld + j] = std::exp(scale * S[i * ld + j] - m) / s;
+  }
+  return P;
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("causal softmax forward", "[softmax]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t T : {1, 2, 7, 17, 33, 129}) {
+    const std::size_t ld = T + 3;
+    auto S = random_vec(T * ld, unsigned(T), -8.f, 8.f);
+    // Masked entries (and row padding) hold garbage that must be ignored.
+    for (std::size_t i = 0; i < T; ++i)
+      for (std::size_t j = i + 1; j < ld; ++j) S[i * ld + j] = (j < T) ? NaN : 12345.f;
+    const float scale = 0.37f;
+    const auto R = ref_softmax(S, T, ld, scale);
+    auto P = S;
+    k::causal_softmax<Arch>(P.data(), T, ld, scale);
+    REQUIRE(P[0] == 1.f);
+    for (std::size_t i = 0; i < T; ++i) {
+      double sum = 0;
+      for (std::size_t j = 0; j <= i; ++j) {
+        REQUIRE_THAT(P[i * ld + j], WithinAbs(R[i * ld + j], 1e-6) || WithinRel(R[i * ld + j], 1e-5));
+        sum += P[i * ld + j];
+      }
+      REQUIRE_THAT(sum, WithinAbs(1.0, 1e-5));
+      for (std::size_t j = i + 1; j < T; ++j) REQUIRE(P[i * ld + j] == 0.f);  // exactly 0 (not NaN)
+      for (std::size_t j = T; j < ld; ++j) REQUIRE(P[i * ld + j] == 12345.f);  // padding untouched
+    }
+  }
+  // Large scores (overflow without the max shift) and a negative scale.
+  {
+    const std::size_t T = 20;
+    auto S = random_vec(T * T, 5, 500.f, 1000.f);
+    auto P = S;
+    k::causal_softmax<Arch>(P.data(), T, T, -1.f);
+    const auto R = ref_softmax(S, T, T, -1.0);
+    for (std::size_t i = 0; i < T * T; ++i) REQUIRE_THAT(P[i], WithinAbs(R[i], 1e-6));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("causal softmax backward: formula and finite differences", "[softmax]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t T : {1, 5, 17, 33}) {
+    const std::size_t ld = T + 1;
+    const double scale = 0.5;
+    auto S = random_vec(T * ld, unsigned(10 + T), -3.f, 3.f);
+    auto G = random_vec(T * ld, unsigned(20 + T));  // dL/dP, L = sum G .* P
+    auto P = S;
+    k::causal_softmax<Arch>(P.data(), T, ld, float(scale));
+    std::vector<float> dS(T * ld, NaN);
+    k::causal_softmax_backward<Arch>(P.data(), G.data(), dS.data(), T, ld, float(scale));
+    // In-place variant (dS aliases dP).
+    auto dS2 = G;
+    k::causal_softmax_backward<Arch>(P.data(), dS2.data(), dS2.data(), T, ld, float(scale));
+    auto loss = [&](const std::vector<float>& s) {
+      const auto R = ref_softmax(s, T, ld, scale);
+      double L = 0;
+      for (std::size_t i = 0; i < T; ++i)
+        for (std::size_t j = 0; j <= i; ++j) L += double(G[i * ld + j]) * R[i * ld + j];
+      return L;
+    };
+    for (std::size_t i = 0; i < T; ++i) {
+      for (std::size_t j = 0; j <= i; ++j) {
+        auto sp = S, sm = S;
+        const float h = 1e-2f;
+        sp[i * ld + j] += h;
+        sm[i * ld + j] -= h;
+        const double fd = (loss(sp) - loss(sm)) / (double(sp[i * ld + j]) - double(sm[i * ld + j]));
+        REQUIRE_THAT(dS[i * ld + j], WithinAbs(fd, 2e-4));
+        REQUIRE(dS2[i * ld + j] == dS[i * ld + j]);
+      }
+      for (std::size_t j = i + 1; j < T; ++j) {
+        REQUIRE(dS[i * ld + j] == 0.f);
+        REQUIRE(dS2[i * ld + j] == 0.f);
+      }
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------------------- layernorm
+
+namespace {
+
+void ref_layernorm(const std::vector<double>& x, std::size_t rows, std::size_t d, std::size_t ldx, const float* gamma,
+                   const float* beta, std::vector<double>& y, double eps = 1e-5) {
+  y.assign(rows * d, 0.0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (std::size_t i = 0; i < d; ++i) m += x[r * ldx + i];
+    m /= double(d);
+    for (std::size_t i = 0; i < d; ++i) v += (x[r * ldx + i] - m) * (x[r * ldx + i] - m);
+    v /= double(d);
+    const double rs = 1.0 / std::sqrt(v + eps);
+    for (std::size_t i = 0; i < d; ++i) {
+      const double n = (x[r * ldx + i] - m) * rs;
+      y[r * d + i] = (gamma ? n * gamma[i] : n) + (beta ? beta[i] : 0.0);
+    }
+  }
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("layernorm forward", "[layernorm]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t d : {1, 7, 17, 33, 129, 768})
+    for (int affine = 0; affine < 3; ++affine) {  // 0: none, 1: gamma only, 2: gamma and beta
+      const std::size_t rows = 5, ldx = d + 2, ldy = d + 1;
+      auto x = random_vec(rows * ldx, unsigned(d), -2.f, 3.f);
+      for (std::size_t i = 0; i < d; ++i) x[ldx + i] += 100.f;  // a row with a large mean
+      const auto g = random_vec(d, 1, 0.5f, 1.5f), be = random_vec(d, 2);
+      const float* gp = affine >= 1 ? g.data() : nullptr;
+      const float* bp = affine >= 2 ? be.data() : nullptr;
+      std::vector<float> y(rows * ldy, -7.f), mean(rows), rstd(rows);
+      k::layernorm<Arch>(x.data(), ldx, gp, bp, y.data(), ldy, mean.data(), rstd.data(), rows, d);
+      std::vector<double> xd(x.begin(), x.end()), yr;
+      ref_layernorm(xd, rows, d, ldx, gp, bp, yr);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t i = 0; i < d; ++i) REQUIRE_THAT(y[r * ldy + i], WithinAbs(yr[r * d + i], 2e-4));
+        REQUIRE(y[r * ldy + d] == -7.f);
+      }
+      // Null mean/rstd and in-place (y aliases x).
+      auto xi = x;
+      k::layernorm<Arch>(xi.data(), ldx, gp, bp, xi.data(), ldx, nullptr, nullptr, rows, d);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < d; ++i) REQUIRE_THAT(xi[r * ldx + i], WithinAbs(y[r * ldy + i], 1e-6));
+    }
+}
+
+TEMPLATE_LIST_TEST_CASE("layernorm backward accumulates and matches finite differences", "[layernorm]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t d : {1, 3, 17, 40})
+    for (int with_gamma = 0; with_gamma < 2; ++with_gamma) {
+      const std::size_t rows = 3, ld = d + 1;
+      auto x = random_vec(rows * ld, unsigned(d + 50), -2.f, 2.f);
+      const auto g = random_vec(d, 3, 0.5f, 1.5f), be = random_vec(d, 4);
+      const float* gp = with_gamma ? g.data() : nullptr;
+      const float* bp = with_gamma ? be.data() : nullptr;
+      const auto G = random_vec(rows * ld, unsigned(d + 60));  // dL/dy, L = sum G .* y
+      std::vector<float> y(rows * ld), mean(rows), rstd(rows);
+      k::layernorm<Arch>(x.data(), ld, gp, bp, y.data(), ld, mean.data(), rstd.data(), rows, d);
+      // Prefilled accumulators.
+      const auto dx0 = random_vec(rows * ld, 5), dg0 = random_vec(d, 6), db0 = random_vec(d, 7);
+      auto dx = dx0, dg = dg0, db = db0;
+      k::layernorm_backward<Arch>(G.data(), ld, x.data(), ld, gp, mean.data(), rstd.data(), dx.data(), ld,
+                                  with_gamma ? dg.data() : nullptr, with_gamma ? db.data() : nullptr, rows, d);
+      auto loss = [&](const std::vector<double>& xx, const float* gg, const float* bb) {
+        std::vector<double> yy;
+        ref_layernorm(xx, rows, d, ld, gg, bb, yy);
+        double L = 0;
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t i = 0; i < d; ++i) L += double(G[r * ld + i]) * yy[r * d + i];
+        return L;
+      };
+      const std::vector<double> xd(x.begin(), x.end());
+      const double h = 1e-4;
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < d; ++i) {
+          auto xp = xd, xm = xd;
+          xp[r * ld + i] += h;
+          xm[r * ld + i] -= h;
+          const double fd = (loss(xp, gp, bp) - loss(xm, gp, bp)) / (2 * h);
+          // d = 1: output is beta (or 0) whatever x is, so the gradient is ~0 but eps makes it tiny.
+          REQUIRE_THAT(double(dx[r * ld + i]) - double(dx0[r * ld + i]), WithinAbs(fd, 1e-3));
+        }
+      if (with_gamma) {
+        for (std::size_t i = 0; i < d; ++i) {
+          // L is linear in gamma and beta: exact derivatives from the reference.
+          auto gp1 = g, gm1 = g;
+          gp1[i] += 0.5f;
+          gm1[i] -= 0.5f;
+          const double fdg = (loss(xd, gp1.data(), bp) - loss(xd, gm1.data(), bp)) / 1.0;
+          REQUIRE_THAT(double(dg[i]) - double(dg0[i]), WithinAbs(fdg, 1e-4));
+          double fdb = 0;
+          for (std::size_t r = 0; r < rows; ++r) fdb += G[r * ld + i];
+          REQUIRE_THAT(double(db[i]) - double(db0[i]), WithinAbs(fdb, 1e-5));
+        }
+      }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- GELU
+
+namespace {
+double ref_gelu(double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("gelu forward and backward", "[gelu]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t n : {1, 7, 17, 33, 129, 1000}) {
+    auto x = random_vec(n, unsigned(n), -6.f, 6.f);
+    if (n > 10) {
+      x[0] = 0.f;
+      x[1] = -20.f;
+      x[2] = 20.f;
+      x[3] = 1e-4f;
+    }
+    std::vector<float> y(n);
+    k::gelu<Arch>(x.data(), y.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      INFO("x = " << x[i]);
+      REQUIRE_THAT(y[i], WithinAbs(ref_gelu(x[i]), 2e-6) || WithinRel(ref_gelu(x[i]), 1e-5));
+    }
+    // In place.
+    auto yi = x;
+    k::gelu<Arch>(yi.data(), yi.data(), n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(yi[i] == y[i]);
+    // Backward against central differences of the double reference.
+    const auto dy = random_vec(n, unsigned(n + 1));
+    std::vector<float> dx(n);
+    k::gelu_backward<Arch>(x.data(), dy.data(), dx.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double h = 1e-5;
+      const double fd = (ref_gelu(double(x[i]) + h) - ref_gelu(double(x[i]) - h)) / (2 * h);
+      INFO("x = " << x[i]);
+      REQUIRE_THAT(dx[i], WithinAbs(double(dy[i]) * fd, 1e-5));
+    }
+    auto dxi = dy;
+    k::gelu_backward<Arch>(x.data(), dxi.data(), dxi.data(), n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(dxi[i] == dx[i]);
+  }
+}
+
+// GCC 12 false positive inside avx512fintrin.h when xsimd's AVX-512 exp / tanh are inlined (PR 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+TEMPLATE_LIST_TEST_CASE("xsimd exp and tanh are accurate against std::", "[gelu][softmax]", arch_list) {
+  using Arch = TestType;
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  alignas(64) float in[W], out[W];
+  double worst_exp = 0, worst_tanh = 0;
+  for (int s = -8000; s < 8000; s += int(W)) {
+    for (std::size_t q = 0; q < W; ++q) in[q] = float(s + int(q)) * 0.01f;
+    xsimd::exp(b::load_aligned(in)).store_aligned(out);
+    for (std::size_t q = 0; q < W; ++q) {
+      const double r = std::exp(double(in[q]));
+      worst_exp = std::max(worst_exp, std::fabs(out[q] - r) / r);
+    }
+    xsimd::tanh(b::load_aligned(in)).store_aligned(out);
+    for (std::size_t q = 0; q < W; ++q) {
+      const double r = std::tanh(double(in[q]));
+      worst_tanh = std::max(worst_tanh, std::fabs(out[q] - r) / std::max(std::fabs(r), 1e-30));
+    }
+  }
+  CHECK(worst_exp < 4e-7);
+  CHECK(worst_tanh < 4e-7);
+  // exp(-inf) = 0 (used for softmax tail padding).
+  xsimd::exp(b(-std::numeric_limits<float>::infinity())).store_aligned(out);
+  CHECK(out[0] == 0.f);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// ---------------------------------------------------------------------------------------------- RoPE
+
+TEMPLATE_LIST_TEST_CASE("rope", "[rope]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  const float base = 10000.f;
+  for (std::size_t hd : {2, 6, 16, 34, 64})
+    for (std::size_t heads : {1, 3}) {
+      const std::size_t T = 37, ld = heads * hd + 5;
+      const auto x0 = random_vec(T * ld, unsigned(hd * 10 + heads));
+      auto x = x0;
+      k::rope<Arch>(x.data(), T, ld, heads, hd, base);
+      const std::size_t half = hd / 2;
+      for (std::size_t t = 0; t < T; ++t) {
+        for (std::size_t h = 0; h < heads; ++h)
+          for (std::size_t i = 0; i < half; ++i) {
+            const std::size_t p = t * ld + h * hd + i;
+            const double th = std::pow(double(base), -2.0 * double(i) / double(hd)), ang = double(t) * th;
+            const double a = x0[p], q = x0[p + half];
+            const double ra = a * std::cos(ang) - q * std::sin(ang), rq = a * std::sin(ang) + q * std::cos(ang);
+            REQUIRE_THAT(x[p], WithinAbs(ra, 1e-6));
+            REQUIRE_THAT(x[p + half], WithinAbs(rq, 1e-6));
+            // Norm of each rotated pair preserved.
+            REQUIRE_THAT(double(x[p]) * x[p] + double(x[p + half]) * x[p + half], WithinAbs(a * a + q * q, 1e-6));
+          }
+        for (std::size_t j = heads * hd; j < ld; ++j) REQUIRE(x[t * ld + j] == x0[t * ld + j]);
+      }
+      // Position 0 is exactly the identity.
+      for (std::size_t j = 0; j < ld; ++j) REQUIRE(x[j] == x0[j]);
+      // Inverse undoes forward.
+      k::rope<Arch>(x.data(), T, ld, heads, hd, base, true);
+      for (std::size_t i = 0; i < T * ld; ++i) REQUIRE_THAT(x[i], WithinAbs(x0[i], 2e-6));
+    }
+  // A longer sequence after a shorter one, and another base (per-thread table cache).
+  for (float b2 : {10000.f, 500.f}) {
+    const std::size_t T = 300, hd = 32, ld = 64;
+    const auto x0 = random_vec(T * ld, 77);
+    auto x = x0;
+    k::rope<Arch>(x.data(), T, ld, 2, hd, b2);
+    const std::size_t t = T - 1, i = 5;
+    const double th = std::pow(double(b2), -2.0 * double(i) / double(hd)), ang = double(t) * th;
+    const double a = x0[t * ld + i], q = x0[t * ld + i + hd / 2];
+    REQUIRE_THAT(x[t * ld + i], WithinAbs(a * std::cos(ang) - q * std::sin(ang), 1e-5));
+  }
+}
+
+// ------------------------------------------------------------------------------------- simd helpers
+
+TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
+  using Arch = TestType;
+  for (std::size_t n : {1, 7, 17, 33, 129}) {
+    const auto x = random_vec(n, unsigned(n)), y = random_vec(n, unsigned(n + 1));
+    double s = 0, dt = 0, mx = -1e30;
+    for (std::size_t i = 0; i < n; ++i) {
+      s += x[i];
+      dt += double(x[i]) * y[i];
+      mx = std::max(mx, double(x[i]));
+    }
+    REQUIRE_THAT(k::simd::sum<Arch>(x.data(), n), WithinAbs(s, 1e-5));
+    REQUIRE_THAT(k::simd::dot<Arch>(x.data(), y.data(), n), WithinAbs(dt, 1e-5));
+    REQUIRE(k::simd::max<Arch>(x.data(), n) == float(mx));
+    auto z = y;
+    k::simd::axpy<Arch>(0.5f, x.data(), z.data(), n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE_THAT(z[i], WithinAbs(y[i] + 0.5 * x[i], 1e-6));
+    k::simd::scale<Arch>(2.f, z.data(), n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE_THAT(z[i], WithinAbs(2 * (y[i] + 0.5 * x[i]), 2e-6));
+  }
+}
