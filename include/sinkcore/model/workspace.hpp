@@ -22,6 +22,7 @@
 /// | logits                               | [B, T, vocab]    | unembedded (tied wte)                  |
 /// A block without an MLP has no ln2/mlp hooks and its hook_resid_post is its hook_resid_mid (the same
 /// memory: no copy, no dead buffer).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -32,6 +33,7 @@
 #include <xtensor/xtensor.hpp>
 
 #include "../error.hpp"
+#include "hooks.hpp"
 #include "model.hpp"
 
 namespace sinkcore {
@@ -144,60 +146,73 @@ class workspace {
     return xt::adapt(ptr, product(shape), xt::no_ownership(), shape);
   }
 
+  /// Pointer and shape of the activation at hook point p of block `layer` (-1 for model-wide points), or
+  /// a null pointer if this architecture has no such point (no MLP in that block, no learned positions).
+  std::pair<float*, std::vector<std::size_t>> at(hook_point p, int layer = -1) {
+    using shp = std::vector<std::size_t>;
+    const shp resid{B_, T_, d}, heads{B_, T_, H, dh}, wide{B_, T_, dm};
+    const bool model_wide = p == hook_point::embed || p == hook_point::pos_embed || p == hook_point::ln_final ||
+                            p == hook_point::logits;
+    if (model_wide != (layer < 0) || layer >= int(A::layers)) return {nullptr, {}};
+    if (model_wide) {
+      switch (p) {
+        case hook_point::embed: return {embed_, resid};
+        case hook_point::pos_embed: return {pos_embed_, resid};
+        case hook_point::ln_final: return {ln_f_, resid};
+        default: return {logits_, {B_, T_, V}};
+      }
+    }
+    auto& b = blocks_[std::size_t(layer)];
+    switch (p) {
+      case hook_point::resid_pre: return {b.resid_pre, resid};
+      case hook_point::ln1: return {b.ln1, resid};
+      case hook_point::q: return {b.q, heads};
+      case hook_point::k: return {b.k, heads};
+      case hook_point::v: return {b.v, heads};
+      case hook_point::pattern: return {b.pattern, {B_, H, T_, T_}};
+      case hook_point::z: return {b.z, heads};
+      case hook_point::attn_out: return {b.attn_out, resid};
+      case hook_point::resid_mid: return {b.resid_mid, resid};
+      case hook_point::ln2: return {b.ln2, resid};
+      case hook_point::mlp_pre: return {b.mlp_pre, wide};
+      case hook_point::mlp_post: return {b.mlp_post, wide};
+      case hook_point::mlp_out: return {b.mlp_out, resid};
+      case hook_point::resid_post: return {b.resid_post, resid};
+      default: return {nullptr, {}};
+    }
+  }
+
   /// Every hook name this architecture has, in forward order.
   static std::vector<std::string> hook_names() {
-    std::vector<std::string> out{"hook_embed"};
-    if (A::positions::absolute) out.push_back("hook_pos_embed");
-    for (std::size_t l = 0; l < A::layers; ++l) {
-      const std::string p = "blocks." + std::to_string(l) + ".";
-      for (const char* s : {"hook_resid_pre", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
-                            "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_mid"})
-        out.push_back(p + s);
-      if (A::has_mlp(l))
-        for (const char* s : {"ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"}) out.push_back(p + s);
-      out.push_back(p + "hook_resid_post");
-    }
-    out.push_back("ln_final.hook_normalized");
-    out.push_back("logits");
+    std::vector<std::string> out;
+    for (int l = -1; l < int(A::layers); ++l)
+      for (int p = 0; p <= int(hook_point::logits); ++p)
+        if (exists(hook_point(p), l)) out.push_back(hook_name(hook_point(p), l));
+    // model-wide points after the blocks come last in forward order
+    std::stable_partition(out.begin(), out.end(), [](const std::string& n) { return n != "ln_final.hook_normalized" && n != "logits"; });
     return out;
   }
 
-  /// Pointer and shape of a hook.
+  /// Pointer and shape of a hook by TransformerLens name.
   std::pair<float*, std::vector<std::size_t>> locate(std::string_view name) {
-    using shp = std::vector<std::size_t>;
-    const shp resid{B_, T_, d}, heads{B_, T_, H, dh};
-    if (name == "hook_embed") return {embed_, resid};
-    if (name == "hook_pos_embed" && pos_embed_) return {pos_embed_, resid};
-    if (name == "ln_final.hook_normalized") return {ln_f_, resid};
-    if (name == "logits") return {logits_, {B_, T_, V}};
-    if (name.starts_with("blocks.")) {
-      std::string_view rest = name.substr(7);
-      std::size_t l = 0, i = 0;
-      while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') l = l * 10 + std::size_t(rest[i++] - '0');
-      if (i > 0 && i < rest.size() && rest[i] == '.' && l < A::layers) {
-        const std::string_view h = rest.substr(i + 1);
-        auto& b = blocks_[l];
-        const bool mlp = A::has_mlp(l);
-        if (h == "hook_resid_pre") return {b.resid_pre, resid};
-        if (h == "ln1.hook_normalized") return {b.ln1, resid};
-        if (h == "attn.hook_q") return {b.q, heads};
-        if (h == "attn.hook_k") return {b.k, heads};
-        if (h == "attn.hook_v") return {b.v, heads};
-        if (h == "attn.hook_pattern") return {b.pattern, {B_, H, T_, T_}};
-        if (h == "attn.hook_z") return {b.z, heads};
-        if (h == "hook_attn_out") return {b.attn_out, resid};
-        if (h == "hook_resid_mid") return {b.resid_mid, resid};
-        if (h == "hook_resid_post") return {b.resid_post, resid};
-        if (mlp && h == "ln2.hook_normalized") return {b.ln2, resid};
-        if (mlp && h == "mlp.hook_pre") return {b.mlp_pre, {B_, T_, dm}};
-        if (mlp && h == "mlp.hook_post") return {b.mlp_post, {B_, T_, dm}};
-        if (mlp && h == "hook_mlp_out") return {b.mlp_out, resid};
-      }
-    }
+    for (int l = -1; l < int(A::layers); ++l)
+      for (int p = 0; p <= int(hook_point::logits); ++p)
+        if (exists(hook_point(p), l) && hook_name(hook_point(p), l) == name) return at(hook_point(p), l);
     throw error("architecture " + A::name() + " has no hook point named '" + std::string(name) + "'");
   }
 
- private:
+  private:
+  /// Whether point p exists in block `layer` for this architecture (independent of the batch size).
+  static constexpr bool exists(hook_point p, int layer) {
+    const bool model_wide = p == hook_point::embed || p == hook_point::pos_embed || p == hook_point::ln_final ||
+                            p == hook_point::logits;
+    if (model_wide != (layer < 0) || layer >= int(A::layers)) return false;
+    if (p == hook_point::pos_embed) return A::positions::absolute;
+    const bool mlp_point = p == hook_point::ln2 || p == hook_point::mlp_pre || p == hook_point::mlp_post ||
+                           p == hook_point::mlp_out;
+    return !mlp_point || A::has_mlp(std::size_t(layer));
+  }
+
   static std::size_t product(const std::vector<std::size_t>& s) {
     std::size_t p = 1;
     for (auto x : s) p *= x;
