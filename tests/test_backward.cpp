@@ -9,43 +9,15 @@
 
 #include <sinkcore/sinkcore.hpp>
 
+#include "test_support.hpp"
+
 using namespace sinkcore;
-
-namespace {
-
-struct micro_shape : shape<2, 32, 4, 16, 53> {
-  static constexpr std::string_view name = "micro";
-};
-template <class List>
-struct to_micro;
-template <class... As>
-struct to_micro<std::tuple<As...>> {
-  using type = std::tuple<typename As::template with_shape<micro_shape>...>;
-};
-using micro_zoo = to_micro<tiny_zoo::tuple>::type;
-
-template <class A>
-model<A> random_model(unsigned seed) {
-  model<A> m(seed);
-  std::mt19937 rng(seed);
-  for (const auto& s : layout<A>::specs) {
-    if (!s.trainable) continue;
-    float* p = m.data() + s.offset;
-    const float a = s.cols ? 1.5f / std::sqrt(float(s.rows)) : 0.3f;
-    std::uniform_real_distribution<float> u(-a, a);
-    for (std::size_t i = 0; i < s.size(); ++i) p[i] = u(rng);
-    if (s.what == role::ln_1_weight || s.what == role::ln_2_weight || s.what == role::ln_f_weight)
-      for (std::size_t i = 0; i < s.size(); ++i) p[i] += 1.f;
-  }
-  return m;
-}
-
-}  // namespace
+using namespace test_support;
 
 TEMPLATE_LIST_TEST_CASE("gradients match central finite differences", "[backward]", micro_zoo) {
   using A = TestType;
   INFO(A::name());
-  auto m = random_model<A>(21);
+  auto m = random_model<A>(21, 0.3f);
   const std::size_t B = 2, T = 9;
   std::mt19937 rng(3);
   std::vector<int> tok(B * T);
@@ -89,7 +61,7 @@ TEMPLATE_LIST_TEST_CASE("gradients match central finite differences", "[backward
 
 TEST_CASE("the key bias gets no gradient: it cancels in the softmax", "[backward]") {
   using A = gpt2_tiny::with_shape<micro_shape>;
-  const auto m = random_model<A>(5);
+  const auto m = random_model<A>(5, 0.3f);
   std::vector<int> tok(2 * 16);
   for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = int(i * 11 % A::vocab);
   workspace<A> ws;
@@ -120,9 +92,6 @@ double unigram_cross_entropy(const std::vector<train::token>& train, const std::
   for (auto t : eval) h -= std::log(count[t] / total);
   return h / double(eval.size());
 }
-struct micro_bytes_shape : shape<2, 32, 4, 16, 256> {
-  static constexpr std::string_view name = "micro-bytes";
-};
 train::corpus small_math_corpus() {
   train::corpus_options o;
   o.math_bytes = 400'000;

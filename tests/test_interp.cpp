@@ -20,47 +20,20 @@
 #include <sinkcore/report/tables.hpp>
 #include <sinkcore/sinkcore.hpp>
 
+#include "test_support.hpp"
+
 using namespace sinkcore;
+using namespace test_support;
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
 
 namespace {
 
-struct micro_shape : shape<2, 32, 4, 16, 53> {
-  static constexpr std::string_view name = "micro";
-};
 struct micro6_shape : shape<6, 32, 4, 16, 53> {
   static constexpr std::string_view name = "micro6";
 };
-template <class A>
-using micro = typename A::template with_shape<micro_shape>;
 using M = micro<gpt2_tiny>;
 using M6 = gpt2_tiny::with_shape<micro6_shape>;
-
-/// Random weights larger than GPT-2's init (as in test_model.cpp), so every term matters.
-template <class A>
-model<A> random_model(unsigned seed) {
-  model<A> m(seed);
-  std::mt19937 rng(seed);
-  for (const auto& s : layout<A>::specs) {
-    if (!s.trainable) continue;
-    float* p = m.data() + s.offset;
-    const float a = s.cols ? 1.5f / std::sqrt(float(s.rows)) : 0.5f;
-    std::uniform_real_distribution<float> u(-a, a);
-    for (std::size_t i = 0; i < s.size(); ++i) p[i] = u(rng);
-    if (s.what == role::ln_1_weight || s.what == role::ln_2_weight || s.what == role::ln_f_weight)
-      for (std::size_t i = 0; i < s.size(); ++i) p[i] += 1.f;
-  }
-  return m;
-}
-
-std::vector<int> random_tokens(std::size_t n, int vocab, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> u(0, vocab - 1);
-  std::vector<int> t(n);
-  for (auto& x : t) x = u(rng);
-  return t;
-}
 
 /// Independent EPE: p_i + c_proj(gelu(c_fc(p_i))), plain loops in double.
 template <class A>

@@ -8,53 +8,13 @@
 
 #include <sinkcore/sinkcore.hpp>
 
+#include "test_support.hpp"
+
 using namespace sinkcore;
+using namespace test_support;
 using Catch::Matchers::WithinAbs;
 
 namespace {
-
-// A micro shape for reference checks: 2 layers, d 32, 4 heads of 8, context 16, vocabulary 53.
-struct micro_shape : shape<2, 32, 4, 16, 53> {
-  static constexpr std::string_view name = "micro";
-};
-
-template <class A>
-using micro = typename A::template with_shape<micro_shape>;
-
-// Every variant of the tiny zoo, on the micro shape.
-template <class List>
-struct to_micro;
-template <class... As>
-struct to_micro<std::tuple<As...>> {
-  using type = std::tuple<micro<As>...>;
-};
-using micro_zoo = to_micro<tiny_zoo::tuple>::type;
-
-/// Random weights larger than GPT-2's init, so attention patterns are far from uniform and every term
-/// matters. Frozen (non-trainable) tensors keep their initialisation.
-template <class A>
-model<A> random_model(unsigned seed) {
-  model<A> m(seed);
-  std::mt19937 rng(seed);
-  for (const auto& s : layout<A>::specs) {
-    if (!s.trainable) continue;
-    float* p = m.data() + s.offset;
-    const float a = s.cols ? 1.5f / std::sqrt(float(s.rows)) : 0.5f;
-    std::uniform_real_distribution<float> u(-a, a);
-    for (std::size_t i = 0; i < s.size(); ++i) p[i] = u(rng);
-    if (s.what == role::ln_1_weight || s.what == role::ln_2_weight || s.what == role::ln_f_weight)
-      for (std::size_t i = 0; i < s.size(); ++i) p[i] += 1.f;
-  }
-  return m;
-}
-
-std::vector<int> random_tokens(std::size_t n, int vocab, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> u(0, vocab - 1);
-  std::vector<int> t(n);
-  for (auto& x : t) x = u(rng);
-  return t;
-}
 
 // ---- the independent reference (double, one sequence) ----
 using mat = std::vector<double>;  // row-major

@@ -1,0 +1,63 @@
+#pragma once
+// Shared by the tests: micro shapes, the zoo on a micro shape, random models and tokens.
+#include <cmath>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include <sinkcore/sinkcore.hpp>
+
+namespace test_support {
+
+using namespace sinkcore;
+
+/// 2 layers, d 32, 4 heads of 8, context 16, vocabulary 53: small enough for double-precision references
+/// and finite differences.
+struct micro_shape : shape<2, 32, 4, 16, 53> {
+  static constexpr std::string_view name = "micro";
+};
+/// The same with a byte vocabulary, for training on the embedded corpora.
+struct micro_bytes_shape : shape<2, 32, 4, 16, 256> {
+  static constexpr std::string_view name = "micro-bytes";
+};
+
+template <class A>
+using micro = typename A::template with_shape<micro_shape>;
+
+template <class List>
+struct to_micro;
+template <class... As>
+struct to_micro<std::tuple<As...>> {
+  using type = std::tuple<micro<As>...>;
+};
+/// Every variant of the tiny zoo, on the micro shape.
+using micro_zoo = to_micro<tiny_zoo::tuple>::type;
+
+/// Random weights larger than GPT-2's init (matrices U(+-1.5/sqrt(rows)), vectors U(+-vector_scale),
+/// gains around 1), so attention patterns are far from uniform and every term matters. Frozen tensors
+/// keep their initialisation.
+template <class A>
+model<A> random_model(unsigned seed, float vector_scale = 0.5f) {
+  model<A> m(seed);
+  std::mt19937 rng(seed);
+  for (const auto& s : layout<A>::specs) {
+    if (!s.trainable) continue;
+    float* p = m.data() + s.offset;
+    const float a = s.cols ? 1.5f / std::sqrt(float(s.rows)) : vector_scale;
+    std::uniform_real_distribution<float> u(-a, a);
+    for (std::size_t i = 0; i < s.size(); ++i) p[i] = u(rng);
+    if (s.what == role::ln_1_weight || s.what == role::ln_2_weight || s.what == role::ln_f_weight)
+      for (std::size_t i = 0; i < s.size(); ++i) p[i] += 1.f;
+  }
+  return m;
+}
+
+inline std::vector<int> random_tokens(std::size_t n, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(0, vocab - 1);
+  std::vector<int> t(n);
+  for (auto& x : t) x = u(rng);
+  return t;
+}
+
+}  // namespace test_support
