@@ -30,7 +30,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=$tests >/d
 cmake --build build -j "$jobs"
 
 if [ "$mode" = run ]; then
-  ./build/examples/sinklab inspect
+  # The dispensability study on the quick budget (~10 min on 2 cores); rerunning resumes from out/study.
+  ./build/examples/sinklab dispensability --budget quick --out out/study
+  echo "report: out/study/report.md" >&2
 else
   ctest --test-dir build --output-on-failure -j "$jobs"
 fi

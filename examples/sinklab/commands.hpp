@@ -10,4 +10,5 @@ void register_grad(CLI::App& app);
 void register_forward(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_circuit(CLI::App& app);
+void register_dispensability(CLI::App& app);
 }  // namespace sinklab

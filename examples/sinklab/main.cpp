@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sinklab::register_forward(app);
   sinklab::register_tokenize(app);
   sinklab::register_circuit(app);
+  sinklab::register_dispensability(app);
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
     bool found = false;

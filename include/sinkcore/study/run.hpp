@@ -1,0 +1,530 @@
+#pragma once
+/// @file run.hpp
+/// One run of the dispensability study: architecture A trained from scratch in one data regime with one
+/// seed, then measured. Resumable (checkpoint + curve in the run's directory) and never retrained once its
+/// result.json matches the budget.
+///
+/// Metrics (all on held-out windows, the same windows for every variant and seed of a regime):
+///  - bos_metric: the paper's BOS attention (metrics.hpp) at T = metric_length (40), second-half queries,
+///    mid scope (layer_range::mid: layers [2, 3) of a 4-layer model), on the training distribution's
+///    held-out split; bos_metric_all: the same over all layers; bos_metric_ctx: mid scope at the training
+///    context.
+///  - sink: Gu et al.'s Sink_1^eps (eps 0.3) with k indexing the first token (1-based in Gu et al.), i.e.
+///    key position 0 here in both regimes (the BOS token in the BOS regime, an arbitrary token otherwise),
+///    all layers, at T = sink_length (64); sinkcore::sink_rate(ws, b, 0, 0.3).
+///  - loss per corpus: mean next-token cross-entropy (nats/byte) on windows of the training context.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../error.hpp"
+#include "../interp/circuit.hpp"
+#include "../interp/epe.hpp"
+#include "../interp/interventions.hpp"
+#include "../interp/metrics.hpp"
+#include "../interp/stats.hpp"
+#include "../io/atomic_file.hpp"
+#include "../io/checkpoint.hpp"
+#include "../train/corpora.hpp"
+#include "../train/data.hpp"
+#include "../train/trainer.hpp"
+#include "budget.hpp"
+
+namespace sinkcore::study {
+
+namespace fs = std::filesystem;
+
+/// The two data regimes: GPT-2's (random windows, position 0 holds an arbitrary token) and BOS (every
+/// window starts with byte 0).
+enum class regime { gpt2, bos };
+inline std::string regime_name(regime r) { return r == regime::gpt2 ? "gpt2" : "bos"; }
+inline regime regime_by_name(std::string_view s) {
+  if (s == "gpt2" || s == "no-bos") return regime::gpt2;
+  if (s == "bos") return regime::bos;
+  throw error("unknown regime '" + std::string(s) + "'; known: gpt2, bos");
+}
+inline std::optional<train::token> regime_bos(regime r) {
+  return r == regime::bos ? std::optional<train::token>(train::byte_bos) : std::nullopt;
+}
+
+/// The corpora of a study: the training corpus (its held-out split is "the training distribution") and
+/// the held-out domains nl, math, code.
+struct study_data {
+  train::corpus train;
+  std::vector<train::corpus> domains;  ///< nl, math, code
+};
+inline study_data load_study_data(const std::string& train_corpus, const train::corpus_options& o = {}) {
+  study_data d;
+  d.train = train::load_corpus(train_corpus, o);
+  for (const char* n : {"nl", "math", "code"}) d.domains.push_back(n == d.train.name ? d.train : train::load_corpus(n, o));
+  return d;
+}
+
+/// One point of the emergence curve.
+struct curve_point {
+  std::uint64_t step = 0, tokens = 0;
+  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, loss = 0;
+};
+
+/// One intervention's effect on one run (mid scope, T = metric_length, training distribution).
+struct intervention_result {
+  std::string id, name;
+  bool applies = false;
+  std::string reason;
+  double bos_metric = 0, sink = 0, cross_entropy = 0;
+};
+
+/// Everything one run measured.
+struct run_result {
+  std::string variant, regime;
+  std::uint64_t seed = 0, steps = 0, tokens = 0;
+  std::uint64_t diverged_at = 0;        ///< 0: trained to the end; else the step whose update was refused
+  std::size_t layers = 0, heads = 0, context = 0, metric_length = 0, sink_length = 0;
+  double chance = 0, chance_ctx = 0;    ///< uniform causal attention at metric_length / context
+  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, sink = 0;
+  std::map<std::string, double> loss;        ///< corpus -> nats per token (nl, math, code and the training corpus)
+  std::map<std::string, double> bos_by_corpus;  ///< corpus -> bos_metric on that corpus
+  std::vector<double> by_layer;              ///< [layer] BOS attention, T = metric_length, all heads
+  std::vector<double> by_head;               ///< [layer * heads + head]
+  std::vector<curve_point> curve;
+  std::vector<intervention_result> interventions;
+  nlohmann::json circuit = nlohmann::json::object();  ///< circuit statistics where they apply
+  double train_seconds = 0;
+};
+
+namespace detail {
+inline double num_or_nan(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return (it == j.end() || it->is_null()) ? std::nan("") : it->get<double>();
+}
+}  // namespace detail
+
+inline nlohmann::json to_json(const run_result& r) {
+  nlohmann::json curve = nlohmann::json::array(), ivs = nlohmann::json::array();
+  for (const auto& p : r.curve)
+    curve.push_back({{"step", p.step}, {"tokens", p.tokens}, {"bos_metric", p.bos_metric},
+                     {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss}});
+  for (const auto& i : r.interventions)
+    ivs.push_back({{"id", i.id}, {"name", i.name}, {"applies", i.applies}, {"reason", i.reason},
+                   {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy}});
+  return {{"variant", r.variant}, {"regime", r.regime}, {"seed", r.seed}, {"steps", r.steps}, {"tokens", r.tokens},
+          {"diverged_at", r.diverged_at}, {"layers", r.layers}, {"heads", r.heads}, {"context", r.context},
+          {"metric_length", r.metric_length}, {"sink_length", r.sink_length}, {"chance", r.chance},
+          {"chance_ctx", r.chance_ctx}, {"bos_metric", r.bos_metric}, {"bos_metric_all", r.bos_metric_all},
+          {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"loss", r.loss},
+          {"bos_by_corpus", r.bos_by_corpus}, {"by_layer", r.by_layer}, {"by_head", r.by_head}, {"curve", curve},
+          {"interventions", ivs}, {"circuit", r.circuit}, {"train_seconds", r.train_seconds}};
+}
+
+inline run_result run_result_from_json(const nlohmann::json& j) {
+  run_result r;
+  r.variant = j.at("variant").get<std::string>();
+  r.regime = j.at("regime").get<std::string>();
+  r.seed = j.at("seed");
+  r.steps = j.at("steps");
+  r.tokens = j.at("tokens");
+  r.diverged_at = j.at("diverged_at");
+  r.layers = j.at("layers");
+  r.heads = j.at("heads");
+  r.context = j.at("context");
+  r.metric_length = j.at("metric_length");
+  r.sink_length = j.at("sink_length");
+  r.chance = detail::num_or_nan(j, "chance");
+  r.chance_ctx = detail::num_or_nan(j, "chance_ctx");
+  r.bos_metric = detail::num_or_nan(j, "bos_metric");
+  r.bos_metric_all = detail::num_or_nan(j, "bos_metric_all");
+  r.bos_metric_ctx = detail::num_or_nan(j, "bos_metric_ctx");
+  r.sink = detail::num_or_nan(j, "sink_0.3");
+  for (auto& [k, v] : j.at("loss").items()) r.loss[k] = v.is_null() ? std::nan("") : v.get<double>();
+  for (auto& [k, v] : j.at("bos_by_corpus").items()) r.bos_by_corpus[k] = v.is_null() ? std::nan("") : v.get<double>();
+  for (const auto& v : j.at("by_layer")) r.by_layer.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  for (const auto& v : j.at("by_head")) r.by_head.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  for (const auto& p : j.at("curve"))
+    r.curve.push_back({p.at("step"), p.at("tokens"), detail::num_or_nan(p, "bos_metric"),
+                       detail::num_or_nan(p, "bos_metric_all"), detail::num_or_nan(p, "bos_metric_ctx"),
+                       detail::num_or_nan(p, "loss")});
+  for (const auto& i : j.at("interventions"))
+    r.interventions.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"),
+                               detail::num_or_nan(i, "bos_metric"), detail::num_or_nan(i, "sink"),
+                               detail::num_or_nan(i, "cross_entropy")});
+  r.circuit = j.at("circuit");
+  r.train_seconds = detail::num_or_nan(j, "train_seconds");
+  return r;
+}
+
+/// Progress of a whole study, reported after every training step of any run (throttle in the callback).
+struct progress_info {
+  std::string variant, regime;
+  std::uint64_t seed = 0, step = 0, steps = 0;
+  double tokens_per_s = 0;             ///< this run's training speed
+  std::size_t done = 0, total = 0;     ///< steps trained in this session / done + still to train (whole study)
+  std::size_t runs_done = 0, runs_total = 0;
+  double eta_s = 0;                    ///< estimated seconds until the whole study is done
+  bool force = false;                  ///< a run started or ended
+};
+using progress_callback = std::function<void(const progress_info&)>;
+
+/// Shared across the runs of a study (thread-safe).
+class study_progress {
+ public:
+  study_progress(std::size_t remaining_steps, std::size_t runs_total, std::size_t runs_done, progress_callback cb)
+      : total_(remaining_steps), runs_total_(runs_total), runs_done_(runs_done), cb_(std::move(cb)),
+        start_(std::chrono::steady_clock::now()) {}
+  void step(progress_info info, bool run_finished = false) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (info.step > 0 && !info.force && !run_finished) ++done_;
+    if (run_finished) ++runs_done_;
+    if (!cb_) return;
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    info.done = done_;
+    info.total = total_;
+    info.runs_done = runs_done_;
+    info.runs_total = runs_total_;
+    info.eta_s = done_ ? el / double(done_) * double(total_ - std::min(done_, total_)) : 0.0;
+    info.force = info.force || run_finished;
+    cb_(info);
+  }
+  /// A run ended early (divergence): its remaining steps will never be trained.
+  void drop(std::size_t steps) {
+    std::lock_guard<std::mutex> lock(mu_);
+    total_ -= std::min(steps, total_ - std::min(done_, total_));
+  }
+
+ private:
+  std::mutex mu_;
+  std::size_t done_ = 0, total_, runs_total_, runs_done_;
+  progress_callback cb_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+/// Fixed held-out windows: n windows of T tokens (inputs, and next-token targets) in a regime.
+struct window_set {
+  std::size_t n = 0, T = 0;
+  std::vector<int> inputs, targets;  ///< [n * T]
+};
+inline window_set make_windows(std::span<const train::token> split, std::size_t n, std::size_t T, regime r,
+                               std::uint64_t seed) {
+  train::batch_sampler s(split, train::sampler_options{n, T, seed, regime_bos(r)});
+  const auto b = s.next();
+  window_set w{n, T, {}, {}};
+  w.inputs.assign(b.inputs.begin(), b.inputs.end());
+  w.targets.assign(b.targets.begin(), b.targets.end());
+  return w;
+}
+
+/// Per-window metrics of a model on a window set.
+struct window_metrics {
+  std::vector<double> bos_mid, bos_all, sink;
+  std::vector<double> by_head;  ///< [layer * heads + head], mean over windows
+  double loss = 0;              ///< mean next-token cross-entropy over every position
+};
+
+template <architecture_type A>
+window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window_set& w, std::size_t chunk = 16) {
+  window_metrics out;
+  out.by_head.assign(A::layers * A::heads, 0.0);
+  const layer_range mid = layer_range::mid(A::layers), all = layer_range::all(A::layers);
+  const bool can_bos = w.T >= 2;
+  for (std::size_t s = 0; s < w.n; s += chunk) {
+    const std::size_t B = std::min(chunk, w.n - s);
+    std::span<const int> in(w.inputs.data() + s * w.T, B * w.T), tg(w.targets.data() + s * w.T, B * w.T);
+    forward(m, ws, in, B, w.T);
+    out.loss += cross_entropy(ws, tg) * double(B) / double(w.n);
+    if (!can_bos) continue;
+    for (std::size_t b = 0; b < B; ++b) {
+      const auto heads = bos_attention_by_head(ws, b);
+      std::vector<double> layers(A::layers);
+      for (std::size_t l = 0; l < A::layers; ++l) {
+        layers[l] = stats::mean(heads[l]);
+        for (std::size_t h = 0; h < A::heads; ++h) out.by_head[l * A::heads + h] += heads[l][h] / double(w.n);
+      }
+      out.bos_mid.push_back(mean_over_layers(layers, mid));
+      out.bos_all.push_back(mean_over_layers(layers, all));
+      out.sink.push_back(sink_rate(ws, b, 0, 0.3));
+    }
+  }
+  return out;
+}
+
+/// The paper's circuit statistics of a trained model, where the components exist (circuit.hpp):
+/// Delta (the source-agnostic shift) at key 0 against other keys, and with learned positions and a
+/// first MLP, the massive coordinates of EPE_0, mean gamma on them and elsewhere, cos(b_Q, W_K EPE_j).
+template <architecture_type A>
+nlohmann::json circuit_statistics(const model<A>& m, const window_set& w) {
+  nlohmann::json j;
+  const auto a = circuit_applicability<A>();
+  j["applies"] = a.applies;
+  j["reason"] = a.reason;
+  if constexpr (has_source_agnostic_shift<A>) {
+    const layer_range mid = layer_range::mid(A::layers);
+    shift_distribution<A> dist;
+    workspace<A> ws;
+    const std::size_t chunk = 16;
+    for (std::size_t s = 0; s < w.n; s += chunk) {
+      const std::size_t B = std::min(chunk, w.n - s);
+      forward(m, ws, std::span<const int>(w.inputs.data() + s * w.T, B * w.T), B, w.T);
+      dist.add(m, ws);
+    }
+    const double ps[] = {50};
+    const auto pooled = dist.pooled_percentiles(mid, ps);
+    double other = -1e300;
+    for (std::size_t k = 1; k < pooled.size(); ++k) other = std::max(other, pooled[k][0]);
+    j["shift_median_key0"] = pooled[0][0];
+    j["shift_median_other_max"] = other;
+    if constexpr (has_effective_positional_embedding<A>) {
+      const auto epe0 = effective_positional_embedding(m, 0);
+      const auto massive = massive_coordinates(epe0);
+      const auto g = mean_gamma(m, massive, mid);
+      j["massive_coordinates"] = massive;
+      j["gamma_massive"] = g.massive;
+      j["gamma_other"] = g.other;
+      const auto cos = query_bias_epe_key_cosines(m, std::min<std::size_t>(40, A::context));
+      double c0 = 0, cr = 0;
+      std::size_t n0 = 0, nr = 0;
+      for (std::size_t l = mid.first; l < mid.last; ++l)
+        for (std::size_t h = 0; h < A::heads; ++h)
+          for (std::size_t p = 0; p < cos[l][h].size(); ++p) (p == 0 ? (c0 += cos[l][h][p], ++n0) : (cr += cos[l][h][p], ++nr));
+      j["cos_bq_key_epe0"] = n0 ? c0 / double(n0) : 0.0;
+      j["cos_bq_key_epe_other"] = nr ? cr / double(nr) : 0.0;
+    }
+  }
+  return j;
+}
+
+/// The interventions the study runs: a (baseline), b, c, d, i and the controls e, f, j.
+inline bool study_intervention(const std::string& id) {
+  return id == "a" || id == "b" || id == "c" || id == "d" || id == "e" || id == "f" || id == "i" || id == "j";
+}
+
+/// Where a run lives: OUT/runs/<variant>/<regime>/seed<k>/.
+inline fs::path run_dir(const fs::path& out, const std::string& variant, regime r, std::uint64_t seed) {
+  return out / "runs" / variant / regime_name(r) / ("seed" + std::to_string(seed));
+}
+
+/// The training options of a run of A under a budget.
+template <architecture_type A>
+train::train_options run_options(const budget& b, regime r, std::uint64_t seed) {
+  train::train_options o;
+  o.steps = b.steps;
+  o.batch = b.batch;
+  o.context = std::min(b.context, A::context);
+  o.lr = b.lr;
+  o.warmup = b.warmup;
+  o.weight_decay = b.weight_decay;
+  o.seed = seed;
+  o.eval_batches = 1;
+  o.bos = regime_bos(r);
+  return o;
+}
+
+/// The identity of a finished run: its training options and evaluation settings.
+template <architecture_type A>
+nlohmann::json run_config(const budget& b, regime r, std::uint64_t seed) {
+  return {{"arch", A::name()}, {"train", run_options<A>(b, r, seed).to_json()}, {"eval", b.eval_json()},
+          {"train_corpus", b.train_corpus}};
+}
+
+/// A finished run's stored result, if it matches the budget (then the run is neither trained nor evaluated).
+template <architecture_type A>
+std::optional<run_result> finished_run(const fs::path& dir, const budget& b, regime r, std::uint64_t seed) {
+  const fs::path p = dir / "result.json";
+  if (!fs::exists(p)) return std::nullopt;
+  try {
+    std::ifstream in(p);
+    const auto j = nlohmann::json::parse(in);
+    if (j.at("config") != run_config<A>(b, r, seed)) return std::nullopt;
+    return run_result_from_json(j.at("result"));
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable or from another version: redo
+  }
+}
+
+namespace detail {
+inline void write_json_atomically(const fs::path& p, const nlohmann::json& j) {
+  io::write_file_atomically(p, [&](std::ostream& os) { os << j.dump(1) << '\n'; });
+}
+inline std::uint64_t eval_step(std::size_t k, std::size_t points, std::size_t steps) {
+  return std::uint64_t((k * steps + points / 2) / points);
+}
+}  // namespace detail
+
+/// Trains (or resumes) and measures one run; writes checkpoint.safetensors, curve.json and result.json
+/// into `dir`.
+template <architecture_type A>
+run_result run_one(const study_data& data, const budget& b, regime r, std::uint64_t seed, const fs::path& dir,
+                   study_progress* progress = nullptr, std::ostream* log = nullptr, std::mutex* log_mutex = nullptr) {
+  if (auto done = finished_run<A>(dir, b, r, seed)) return *done;
+  fs::create_directories(dir);
+  auto say = [&](const std::string& s) {
+    if (!log) return;
+    std::unique_lock<std::mutex> lock;
+    if (log_mutex) lock = std::unique_lock<std::mutex>(*log_mutex);
+    *log << s << std::endl;
+  };
+  const auto opt = run_options<A>(b, r, seed);
+  const nlohmann::json config = run_config<A>(b, r, seed);
+  const std::size_t T = opt.context, T40 = std::min(b.metric_length, T), Tsink = std::min(b.sink_length, T);
+  const fs::path ckpt = dir / "checkpoint.safetensors", curve_path = dir / "curve.json";
+
+  train::trainer<A> t(data.train, opt);
+  run_result res;
+  res.variant = A::name();
+  res.regime = regime_name(r);
+  res.seed = seed;
+  res.layers = A::layers;
+  res.heads = A::heads;
+  res.context = T;
+  res.metric_length = T40;
+  res.sink_length = Tsink;
+  res.chance = bos_attention_chance(T40);
+  res.chance_ctx = bos_attention_chance(T);
+
+  // Resume when the checkpoint and the curve so far belong to this very run.
+  if (fs::exists(ckpt) && fs::exists(curve_path)) {
+    try {
+      const auto file = io::safetensors_file::open(ckpt);
+      const auto it = file.metadata().find("sinkcore.train_options");
+      std::ifstream in(curve_path);
+      const auto cj = nlohmann::json::parse(in);
+      if (it != file.metadata().end() && nlohmann::json::parse(it->second) == opt.to_json() && cj.at("config") == config) {
+        t.resume(ckpt);
+        for (const auto& p : cj.at("curve"))
+          if (std::uint64_t(p.at("step")) <= t.step_count())
+            res.curve.push_back({p.at("step"), p.at("tokens"), p.at("bos_metric"), p.at("bos_metric_all"),
+                                 p.at("bos_metric_ctx"), p.at("loss")});
+        res.train_seconds = cj.value("train_seconds", 0.0);
+        say("resuming " + A::name() + " " + regime_name(r) + " seed " + std::to_string(seed) + " from step " +
+            std::to_string(t.step_count()));
+      } else {
+        say("ignoring " + ckpt.string() + ": another configuration; training from scratch");
+      }
+    } catch (const std::exception& e) {
+      say("ignoring " + ckpt.string() + " (" + e.what() + "); training from scratch");
+      t = train::trainer<A>(data.train, opt);
+      res.curve.clear();
+    }
+  }
+
+  // The same held-out windows for every variant and seed of a regime.
+  const auto& held = data.train.held_out;
+  const window_set curve40 = make_windows(held, b.curve_windows, T40, r, 0xc0ffee),
+                   curve_ctx = make_windows(held, b.curve_windows, T, r, 0xc0ffef);
+  workspace<A> ws;
+  auto measure_point = [&] {
+    const auto m40 = measure_windows(t.net(), ws, curve40);
+    const auto mctx = measure_windows(t.net(), ws, curve_ctx);
+    res.curve.push_back({t.step_count(), t.step_count() * t.tokens_per_step(), stats::mean(m40.bos_mid),
+                         stats::mean(m40.bos_all), stats::mean(mctx.bos_mid), mctx.loss});
+  };
+  auto save_curve = [&] {
+    nlohmann::json cj = to_json(res);
+    detail::write_json_atomically(curve_path, {{"config", config}, {"curve", cj.at("curve")}, {"train_seconds", res.train_seconds}});
+  };
+  if (res.curve.empty() || res.curve.front().step != 0) {
+    res.curve.clear();
+    if (t.step_count() == 0) measure_point();
+  }
+
+  // Evaluation points k = 1..eval_points at round(k * steps / eval_points).
+  std::size_t k = 1;
+  while (k <= b.eval_points && detail::eval_step(k, b.eval_points, b.steps) <= t.step_count()) ++k;
+  const auto t0 = std::chrono::steady_clock::now();
+  const double seconds_before = res.train_seconds;
+  const std::uint64_t first = t.step_count();
+  if (progress) progress->step({A::name(), regime_name(r), seed, t.step_count(), b.steps, 0, 0, 0, 0, 0, 0, true});
+  while (t.step_count() < b.steps) {
+    try {
+      t.step();
+    } catch (const train::divergence& e) {
+      res.diverged_at = t.step_count() + 1;
+      say(A::name() + " " + regime_name(r) + " seed " + std::to_string(seed) + ": " + e.what() +
+          "; measuring the last good weights");
+      if (progress) progress->drop(b.steps - t.step_count());
+      break;
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress)
+      progress->step({A::name(), regime_name(r), seed, t.step_count(), b.steps,
+                      double((t.step_count() - first) * t.tokens_per_step()) / std::max(secs, 1e-9)});
+    if (k <= b.eval_points && t.step_count() == detail::eval_step(k, b.eval_points, b.steps)) {
+      measure_point();
+      res.train_seconds = seconds_before + secs;
+      if (k % b.checkpoint_every == 0 || k == b.eval_points) {
+        t.save(ckpt, {{"sinkcore.corpus", data.train.name}});
+        save_curve();
+      }
+      ++k;
+    }
+  }
+  res.train_seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (res.diverged_at) {
+    measure_point();
+    t.save(ckpt, {{"sinkcore.corpus", data.train.name}});
+    save_curve();
+  }
+  res.steps = t.step_count();
+  res.tokens = t.step_count() * t.tokens_per_step();
+
+  // Final measurements.
+  const model<A>& m = t.net();
+  std::vector<const train::corpus*> corpora{&data.train};
+  for (const auto& d : data.domains)
+    if (d.name != data.train.name) corpora.push_back(&d);
+  for (const train::corpus* c : corpora) {
+    const auto w40 = make_windows(c->held_out, b.eval_windows, T40, r, 0x5eed40);
+    const auto wctx = make_windows(c->held_out, b.eval_windows, T, r, 0x5eedc7);
+    const auto m40 = measure_windows(m, ws, w40), mctx = measure_windows(m, ws, wctx);
+    res.loss[c->name] = mctx.loss;
+    res.bos_by_corpus[c->name] = stats::mean(m40.bos_mid);
+    if (c == &data.train) {
+      res.bos_metric = stats::mean(m40.bos_mid);
+      res.bos_metric_all = stats::mean(m40.bos_all);
+      res.bos_metric_ctx = stats::mean(mctx.bos_mid);
+      res.by_head = m40.by_head;
+      res.by_layer.assign(A::layers, 0.0);
+      for (std::size_t l = 0; l < A::layers; ++l)
+        for (std::size_t h = 0; h < A::heads; ++h) res.by_layer[l] += m40.by_head[l * A::heads + h] / double(A::heads);
+      const auto wsink = make_windows(c->held_out, b.eval_windows, Tsink, r, 0x5eed64);
+      res.sink = stats::mean(measure_windows(m, ws, wsink).sink);
+    }
+  }
+  const auto wiv = make_windows(held, b.intervention_windows, T40, r, 0x1a7e);
+  std::vector<std::vector<int>> inputs(wiv.n);
+  for (std::size_t i = 0; i < wiv.n; ++i) inputs[i].assign(wiv.inputs.begin() + std::ptrdiff_t(i * T40),
+                                                           wiv.inputs.begin() + std::ptrdiff_t((i + 1) * T40));
+  const layer_range mid = layer_range::mid(A::layers);
+  auto ivs = paper_interventions(seed);
+  std::apply([&](auto&... iv) {
+    ((study_intervention(iv.id) ? [&] {
+       const auto oc = evaluate_intervention(m, iv, inputs, 16);
+       intervention_result ir{oc.id, oc.name, oc.status.applies, oc.status.reason};
+       if (oc.status.applies) {
+         ir.bos_metric = stats::mean(oc.bos(mid));
+         ir.sink = stats::mean(oc.sink_rate);
+         ir.cross_entropy = stats::mean(oc.cross_entropy);
+       }
+       res.interventions.push_back(ir);
+     }() : void()), ...);
+  }, ivs);
+  res.circuit = circuit_statistics(m, wiv);
+
+  detail::write_json_atomically(dir / "result.json", {{"config", config}, {"result", to_json(res)}});
+  if (progress) progress->step({A::name(), regime_name(r), seed, t.step_count(), b.steps}, true);
+  return res;
+}
+
+}  // namespace sinkcore::study

@@ -1,0 +1,209 @@
+// The dispensability study (sinkcore/study): the whole pipeline on a micro budget, its report's structure
+// and internal consistency (not the scientific outcome), and resuming.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <sinkcore/study/dispensability.hpp>
+
+namespace fs = std::filesystem;
+using namespace sinkcore;
+using Catch::Matchers::WithinAbs;
+
+namespace {
+
+using micro_zoo = arch_list<gpt2_tiny, tiny_no_qbias>;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+study::study_options micro_options(const fs::path& out) {
+  study::study_options o;
+  o.plan = study::micro_budget();
+  o.out = out;
+  o.corpora.code_max_bytes = 300'000;
+  o.corpora.math_bytes = 200'000;
+  o.jobs = 2;
+  return o;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() /
+                     ("sinkcore_test_study_" + name + "_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  fs::remove_all(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("budgets: named, checked, and the chance level", "[study]") {
+  CHECK(study::budget_by_name("quick").name == "quick");
+  CHECK(study::budget_by_name("standard").steps > study::budget_by_name("quick").steps);
+  CHECK(study::budget_by_name("full").steps > study::budget_by_name("standard").steps);
+  CHECK_THROWS_AS(study::budget_by_name("huge"), sinkcore::error);
+  study::budget b = study::micro_budget();
+  b.steps = 0;
+  CHECK_THROWS_AS(b.check(), sinkcore::error);
+  CHECK(study::quick_budget().seeds >= 3);
+  CHECK(study::regime_by_name("bos") == study::regime::bos);
+  CHECK_THROWS_AS(study::regime_by_name("eos"), sinkcore::error);
+  // classification of a summary against chance
+  CHECK(study::classify({3, 0.5, 0, 0.01}, 0.034) == "clear-sink");
+  CHECK(study::classify({3, 0.1, 0, 0.01}, 0.034) == "above-chance");
+  CHECK(study::classify({3, 0.05, 0, 0.01}, 0.034) == "not-above-chance");
+}
+
+TEST_CASE("dispensability study: micro budget end to end, consistent report, resume retrains nothing", "[study]") {
+  const fs::path out = fresh_dir("e2e");
+  auto o = micro_options(out);
+  std::size_t trained_steps = 0;
+  o.progress = [&](const study::progress_info& p) { trained_steps = std::max(trained_steps, p.done); };
+  const auto vs = study::run_study<micro_zoo>(o);
+  const auto& b = o.plan;
+  REQUIRE(vs.size() == 4);  // 2 variants x 2 regimes
+  CHECK(trained_steps == 2 * 2 * 2 * b.steps);
+
+  // chance at T = 40: mean over i = 20..39 of 1/(i+1)
+  double chance = 0;
+  for (int i = 20; i < 40; ++i) chance += 1.0 / (i + 1);
+  chance /= 20;
+  CHECK_THAT(chance, WithinAbs(0.0340, 5e-5));
+
+  // ---- results.json -------------------------------------------------------------------------------
+  const auto j = nlohmann::json::parse(slurp(out / "results.json"));
+  CHECK(j.at("budget") == "micro");
+  const auto& variants = j.at("variants");
+  REQUIRE(variants.size() == 4);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& v : variants) {
+    seen.insert({v.at("name").get<std::string>(), v.at("regime").get<std::string>()});
+    CHECK_THAT(v.at("chance").get<double>(), WithinAbs(chance, 1e-12));
+    const auto& seeds = v.at("seeds");
+    REQUIRE(seeds.size() == b.seeds);
+    std::vector<double> metric;
+    for (std::size_t k = 0; k < seeds.size(); ++k) {
+      const auto& s = seeds[k];
+      CHECK(s.at("seed") == k + 1);
+      CHECK(s.at("tokens") == b.steps * b.batch * b.context);
+      const double m = s.at("bos_metric"), sink = s.at("sink_0.3");
+      CHECK(m >= 0.0);
+      CHECK(m <= 1.0);
+      CHECK(sink >= 0.0);
+      CHECK(sink <= 1.0);
+      for (const char* c : {"nl", "math", "code"}) {
+        const double l = s.at("loss").at(c);
+        CHECK(std::isfinite(l));
+        CHECK(l > 0.0);
+        CHECK(l < 10.0);
+      }
+      metric.push_back(m);
+    }
+    const auto sum = stats::summarize(metric);
+    CHECK_THAT(v.at("bos_metric_mean").get<double>(), WithinAbs(sum.mean, 1e-12));
+    CHECK_THAT(v.at("bos_metric_se").get<double>(), WithinAbs(sum.se, 1e-12));
+  }
+  CHECK(seen == std::set<std::pair<std::string, std::string>>{
+                    {"tiny", "gpt2"}, {"tiny", "bos"}, {"tiny.no-qbias", "gpt2"}, {"tiny.no-qbias", "bos"}});
+
+  // ---- the CSVs match results.json ------------------------------------------------------------------
+  const auto vt = report::read_csv(out / "variants.csv");
+  REQUIRE(vt.rows.size() == 4);
+  const auto rt = report::read_csv(out / "runs.csv");
+  REQUIRE(rt.rows.size() == 8);
+  auto col = [](const report::table& t, const char* name) { return *t.column(name); };
+  for (const auto& v : variants) {
+    bool found = false;
+    for (const auto& row : vt.rows)
+      if (row[col(vt, "variant")] == v.at("name") && row[col(vt, "regime")] == v.at("regime")) {
+        found = true;
+        CHECK_THAT(std::stod(row[col(vt, "bos_metric_mean")]), WithinAbs(v.at("bos_metric_mean"), 1e-6));
+        CHECK_THAT(std::stod(row[col(vt, "bos_metric_se")]), WithinAbs(v.at("bos_metric_se"), 1e-6));
+        CHECK_THAT(std::stod(row[col(vt, "chance")]), WithinAbs(v.at("chance"), 1e-6));
+        CHECK(row[col(vt, "verdict")] == v.at("verdict"));
+      }
+    CHECK(found);
+    for (const auto& s : v.at("seeds")) {
+      std::size_t hits = 0;
+      for (const auto& row : rt.rows)
+        if (row[col(rt, "variant")] == v.at("name") && row[col(rt, "regime")] == v.at("regime") &&
+            std::stoull(row[col(rt, "seed")]) == s.at("seed").get<std::uint64_t>()) {
+          ++hits;
+          CHECK_THAT(std::stod(row[col(rt, "bos_metric")]), WithinAbs(s.at("bos_metric"), 1e-6));
+          CHECK_THAT(std::stod(row[col(rt, "sink_0.3")]), WithinAbs(s.at("sink_0.3"), 1e-6));
+          CHECK_THAT(std::stod(row[col(rt, "loss_nl")]), WithinAbs(s.at("loss").at("nl"), 1e-6));
+          CHECK(std::stoull(row[col(rt, "tokens")]) == s.at("tokens").get<std::uint64_t>());
+        }
+      CHECK(hits == 1);
+    }
+  }
+
+  // ---- emergence curve, heads, interventions, circuit ------------------------------------------------
+  const auto et = report::read_csv(out / "emergence.csv");
+  CHECK(et.rows.size() == 8 * (b.eval_points + 1));
+  for (const auto& row : et.rows) {
+    const double m = std::stod(row[col(et, "bos_metric")]);
+    CHECK(m >= 0.0);
+    CHECK(m <= 1.0);
+  }
+  const auto ht = report::read_csv(out / "heads.csv");
+  CHECK(ht.rows.size() == 4 * gpt2_tiny::layers * gpt2_tiny::heads);
+  const auto it = report::read_csv(out / "interventions.csv");
+  std::map<std::string, std::string> applies_no_qbias;
+  for (const auto& row : it.rows)
+    if (row[col(it, "variant")] == "tiny.no-qbias" && row[col(it, "regime")] == "gpt2")
+      applies_no_qbias[row[col(it, "intervention")]] = row[col(it, "applies")];
+  CHECK(applies_no_qbias.size() == 8);  // a, b, c, d, e, f, i, j
+  CHECK(applies_no_qbias["b"] == "no");  // no query bias to remove
+  CHECK(applies_no_qbias["a"] == "yes");
+  const auto ct = report::read_csv(out / "circuit.csv");
+  CHECK(ct.rows.size() == 8);
+
+  // ---- files and report --------------------------------------------------------------------------
+  for (const char* f : {"report.md", "fig_metric_gpt2.svg", "fig_metric_bos.svg", "fig_heads_gpt2.svg", "fig_heads_bos.svg",
+                        "fig_emergence_tiny.svg", "fig_emergence_tiny.no-qbias.svg"})
+    CHECK(fs::exists(out / f));
+  const std::string md = slurp(out / "report.md");
+  CHECK(md.find("## Verdict") != std::string::npos);
+  CHECK(md.find("](fig_metric_gpt2.svg)") != std::string::npos);
+  CHECK(md.find("](fig_emergence_tiny.svg)") != std::string::npos);
+  for (const char* v : {"tiny", "tiny.no-qbias"})
+    for (const char* r : {"gpt2", "bos"})
+      for (int s = 1; s <= 2; ++s)
+        CHECK(fs::exists(out / "runs" / v / r / ("seed" + std::to_string(s)) / "checkpoint.safetensors"));
+
+  // ---- a second run with the same OUT retrains nothing and writes the same results.json --------------
+  const std::string first = slurp(out / "results.json");
+  const auto ckpt = out / "runs" / "tiny" / "bos" / "seed2" / "checkpoint.safetensors";
+  const auto mtime = fs::last_write_time(ckpt);
+  trained_steps = 0;
+  study::run_study<micro_zoo>(o);
+  CHECK(trained_steps == 0);
+  CHECK(fs::last_write_time(ckpt) == mtime);
+  CHECK(slurp(out / "results.json") == first);
+
+  // A run whose result was lost resumes from its final checkpoint: no training, the same numbers.
+  fs::remove(out / "runs" / "tiny.no-qbias" / "gpt2" / "seed1" / "result.json");
+  study::run_study<micro_zoo>(o);
+  CHECK(trained_steps == 0);
+  CHECK(slurp(out / "results.json") == first);
+  fs::remove_all(out);
+}
+
+TEST_CASE("dispensability study: unknown variants are refused", "[study]") {
+  auto o = micro_options(fresh_dir("bad"));
+  o.variants = {"tiny.no-such-thing"};
+  CHECK_THROWS_AS(study::run_study<micro_zoo>(o), sinkcore::error);
+}
