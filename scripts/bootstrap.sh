@@ -34,5 +34,7 @@ if [ "$mode" = run ]; then
   ./build/examples/sinklab dispensability --budget quick --out out/study
   echo "report: out/study/report.md" >&2
 else
-  ctest --test-dir build --output-on-failure -j "$jobs"
+  # ctest runs $jobs tests at once, each with one OpenMP thread (tests/CMakeLists.txt); threads that wait
+  # sleep instead of spinning, so tests that start their own threads do not starve the others.
+  OMP_WAIT_POLICY=PASSIVE ctest --test-dir build --output-on-failure -j "$jobs"
 fi

@@ -33,7 +33,7 @@ std::string slurp(const fs::path& p) {
 result sinklab(const std::string& args) {
   static const fs::path dir = fs::temp_directory_path() / ("sinklab_cli_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const std::string cmd = std::string("OMP_NUM_THREADS=2 '") + SINKLAB_EXECUTABLE + "' " + args + " >'" +
+  const std::string cmd = std::string("OMP_NUM_THREADS=1 '") + SINKLAB_EXECUTABLE + "' " + args + " >'" +
                           (dir / "out").string() + "' 2>'" + (dir / "err").string() + "' </dev/null";
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, slurp(dir / "out"), slurp(dir / "err")};
@@ -109,7 +109,7 @@ TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   const double loss = forward_backward(m, ws, tok, 1, tok.size(), grads);
   scratch out("fwd");
 
-  auto r = sinklab("forward --weights '" + weights.string() + "' --tokens 72,101,108,108,111,32,119 --out '" +
+  auto r = sinklab("forward --weights '" + weights.string() + "' --tokens 72,101,108,108,111,32,119 --cache --out '" +
                    out.path.string() + "'");
   INFO(r.err);
   REQUIRE(r.code == 0);
@@ -119,6 +119,9 @@ TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   const auto attn = io::read_npy<float>(out / "attn.npy");
   REQUIRE(attn.shape == std::vector<std::size_t>{4, 4, 7, 7});
   CHECK(attn.data[(2 * 4 + 1) * 49 + 3 * 7 + 2] == Approx(ws.pattern(2, 0, 1)[3 * 7 + 2]).margin(1e-6));
+  const auto cache = io::safetensors_file::open(out / "cache.safetensors");
+  CHECK(cache.size() == workspace<gpt2_tiny>::hook_names().size());
+  CHECK(cache.read_float("blocks.2.attn.hook_pattern")[(1 * 7 + 3) * 7 + 2] == attn.data[(2 * 4 + 1) * 49 + 3 * 7 + 2]);
 
   // --text on a byte-level model reads bytes: "Hello w" is the same sequence.
   r = sinklab("forward --weights '" + weights.string() + "' --text 'Hello w' --out '" + (out / "text") + "'");

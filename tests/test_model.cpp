@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 #include <random>
 #include <vector>
 
@@ -456,4 +458,29 @@ TEST_CASE("compile-time hooks capture, ablate and patch", "[hooks]") {
     for (float x : cap.seen[0]) REQUIRE(x == 0.f);
   }
   CHECK(hook_name(hook_point::pattern, 3) == "blocks.3.attn.hook_pattern");
+}
+
+TEST_CASE("the activation cache exports every hook under its TransformerLens name", "[hooks][io]") {
+  using A = micro<tiny_no_first_mlp>;
+  const auto m = random_model<A>(31);
+  const std::size_t B = 2, T = 7;
+  const auto tok = random_tokens(B * T, int(A::vocab), 32);
+  workspace<A> ws;
+  forward(m, ws, tok, B, T);
+  const auto path = std::filesystem::temp_directory_path() / ("sinkcore_cache_" + std::to_string(::getpid()) + ".safetensors");
+  io::save_activation_cache(path, ws);
+  const auto f = io::safetensors_file::open(path);
+  CHECK(f.size() == workspace<A>::hook_names().size());
+  CHECK(!f.contains("blocks.0.hook_mlp_out"));  // block 0 has no MLP
+  const auto& info = f.info("blocks.1.attn.hook_pattern");
+  CHECK(info.shape == std::vector<std::size_t>{B, A::heads, T, T});
+  const auto pat = f.read_float("blocks.1.attn.hook_pattern");
+  CHECK(pat[((1 * A::heads + 2) * T + 5) * T + 3] == ws.pattern(1, 1, 2)[5 * T + 3]);
+  const auto q = f.read_float("blocks.0.attn.hook_q");
+  CHECK(q[(1 * T + 4) * A::d_model + 9] == ws.block(0).q[(1 * T + 4) * A::d_model + 9]);
+  // a filter keeps only the matching points
+  io::save_activation_cache(path, ws, {"hook_pattern"});
+  CHECK(io::safetensors_file::open(path).size() == A::layers);
+  CHECK_THROWS_WITH(io::save_activation_cache(path, ws, {"no-such-hook"}), Catch::Contains("no hook point matches"));
+  std::filesystem::remove(path);
 }

@@ -15,6 +15,7 @@ inline std::vector<int> input_tokens(const std::string& tokens, const std::strin
 void register_forward(CLI::App& app) {
   static struct {
     std::string weights, tokens, text, vocab_dir, out;
+    bool cache = false;
     int threads = 0;
   } c;
   auto* cmd = app.add_subcommand("forward", "Forward pass of one sequence: DIR/logits.npy [T, vocab], DIR/attn.npy [layers, heads, T, T]");
@@ -24,6 +25,7 @@ void register_forward(CLI::App& app) {
   tok->excludes(txt);
   cmd->add_option("--vocab-dir", c.vocab_dir, "encoder.json + vocab.bpe, or vocab.json + merges.txt")->needs(txt);
   cmd->add_option("--out", c.out, "output directory")->required();
+  cmd->add_flag("--cache", c.cache, "also write DIR/cache.safetensors: every activation under its TransformerLens hook name");
   add_threads_option(cmd, c.threads);
   cmd->callback([tok, txt] {
     using namespace sinkcore;
@@ -44,6 +46,7 @@ void register_forward(CLI::App& app) {
       for (std::size_t l = 0; l < A::layers; ++l)
         std::copy_n(ws.block(l).pattern, A::heads * T * T, attn.data() + l * A::heads * T * T);
       io::write_npy(dir / "attn.npy", std::vector<std::size_t>{A::layers, A::heads, T, T}, attn.data());
+      if (c.cache) io::save_activation_cache(dir / "cache.safetensors", ws);
       std::printf("%s: %zu tokens; wrote %s and %s\n", A::name().c_str(), T, (dir / "logits.npy").c_str(),
                   (dir / "attn.npy").c_str());
     });

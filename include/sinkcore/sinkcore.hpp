@@ -11,6 +11,7 @@
 #include "model/workspace.hpp"
 #include "interp/metrics.hpp"
 #include "shape.hpp"
+#include "io/activation_cache.hpp"
 #include "io/checkpoint.hpp"
 #include "io/io.hpp"
 #include "train/corpora.hpp"
