@@ -7,7 +7,10 @@
 ///   train::trainer<gpt2_tiny> t(train::load_corpus("nl"), {.steps = 2000});
 ///   while (t.step_count() < t.options().steps) t.step();
 ///   t.save("run/checkpoint.safetensors");
+#include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <system_error>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -169,19 +172,38 @@ class trainer {
     for (const char* t : {"optimizer.m", "optimizer.v"})
       if (!file.contains(t) || file.info(t).numel() != layout<A>::size)
         throw error(path.string() + ": missing or misshapen tensor '" + std::string(t) + "'");
-    const std::size_t steps = opt_.steps;
+    train_options o;
     try {
-      opt_ = train_options::from_json(nlohmann::json::parse(get("sinkcore.train_options")));
+      o = train_options::from_json(nlohmann::json::parse(get("sinkcore.train_options")));
     } catch (const nlohmann::json::exception& e) {
       throw error(path.string() + ": bad 'sinkcore.train_options' metadata: " + e.what());
     }
-    opt_.steps = steps;
+    o.steps = opt_.steps;
+    if (o.context < 2 || o.context > A::context || o.batch == 0)
+      throw error(path.string() + ": bad 'sinkcore.train_options' metadata: batch " + std::to_string(o.batch) +
+                  ", context " + std::to_string(o.context) + " (context must be in [2, " + std::to_string(A::context) + "])");
+    // Validate the scalar metadata before touching the model, and name the file in every message.
+    std::uint64_t step = 0;
+    {
+      const std::string& text = get("sinkcore.step");
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), step);
+      if (ec != std::errc{} || end != text.data() + text.size())
+        throw error(path.string() + ": bad 'sinkcore.step' metadata '" + text + "' (not a step count)");
+    }
+    sampler_state sampler_at;
+    try {
+      sampler_at = sampler_state::from_string(get("sinkcore.sampler"));
+    } catch (const error& e) {
+      throw error(path.string() + ": bad 'sinkcore.sampler' metadata: " + e.what());
+    }
+    batch_sampler sampler(data_->train, sampler_options{o.batch, o.context, o.seed, o.bos});
+    sampler.set_state(sampler_at);
     io::load_tensors<A>(file, model_.data());
     file.read_float_into("optimizer.m", adam_.m());
     file.read_float_into("optimizer.v", adam_.v());
-    adam_.set_step_count(std::stoull(get("sinkcore.step")));
-    sampler_ = batch_sampler(data_->train, sampler_options{opt_.batch, opt_.context, opt_.seed, opt_.bos});
-    sampler_.set_state(sampler_state::from_string(get("sinkcore.sampler")));
+    adam_.set_step_count(step);
+    opt_ = o;
+    sampler_ = sampler;
   }
 
   std::uint64_t step_count() const { return adam_.step_count(); }
