@@ -15,18 +15,7 @@ using namespace sinkcore;
 
 namespace {
 
-/// GPT-2's printable stand-in for byte b, UTF-8 encoded.
-std::string spelled_byte(unsigned b) {
-  const char32_t cp = io::detail::byte_to_unicode()[b];
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
+using io::detail::spelled_byte;
 
 /// A small vocabulary: the 256 bytes plus "th", "the", "Ġt", "Ġthe", "in", "ing".
 const std::filesystem::path& small_vocab_dir() {

@@ -2,6 +2,7 @@
 // compared with the library; bad input gives one clear error line and a non-zero exit.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -143,6 +144,43 @@ TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   auto back = make_gradients<gpt2_tiny>();
   io::load_tensors<gpt2_tiny>(g, back.data());
   for (std::size_t i = 0; i < back.size(); ++i) REQUIRE(back[i] == Approx(grads[i]).margin(1e-6));
+}
+
+TEST_CASE("sinklab generate: greedy continuation is the argmax of each forward pass; sampling is seeded",
+          "[cli][generate]") {
+  const fs::path weights = tiny_checkpoint() / "model.safetensors";
+  auto r = sinklab("generate --weights '" + weights.string() + "' --tokens 49,43,50 --max-length 12");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::istringstream lines(r.out);
+  std::string ids_line;
+  std::getline(lines, ids_line);
+  std::vector<int> ids;
+  {
+    std::istringstream in(ids_line);
+    for (int x; in >> x;) ids.push_back(x);
+  }
+  REQUIRE(ids.size() == 12);
+  CHECK(std::vector<int>(ids.begin(), ids.begin() + 3) == std::vector<int>{49, 43, 50});
+  // Byte-level model: the second line is the text of those bytes.
+  std::string text;
+  std::getline(lines, text);
+  CHECK(text.size() == 12);
+  const auto m = io::load_weights<gpt2_tiny>(weights);
+  workspace<gpt2_tiny> ws;
+  for (std::size_t t = 3; t < ids.size(); ++t) {
+    forward(m, ws, std::span<const int>(ids.data(), t), 1, t);
+    const float* last = ws.logits() + (t - 1) * gpt2_tiny::vocab;
+    CHECK(ids[t] == int(std::max_element(last, last + gpt2_tiny::vocab) - last));
+  }
+  const std::string sample = "generate --weights '" + weights.string() + "' --tokens 49,43 --max-length 30 --temperature 1 --top-k 5";
+  const auto a = sinklab(sample + " --seed 3"), b = sinklab(sample + " --seed 3"), c = sinklab(sample + " --seed 4");
+  REQUIRE(a.code == 0);
+  CHECK(a.out == b.out);
+  CHECK(a.out != c.out);
+  r = sinklab("generate --weights '" + weights.string() + "' --tokens 1,2 --max-length 999");
+  CHECK(r.code != 0);
+  CHECK_THAT(r.err, Catch::Contains("--max-length 999") && Catch::Contains("context of 128"));
 }
 
 TEST_CASE("sinklab circuit runs the paper's interventions on a tiny checkpoint", "[cli][circuit]") {

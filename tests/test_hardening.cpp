@@ -82,18 +82,7 @@ void rewrite(const fs::path& src, const fs::path& dst, const std::function<void(
   io::write_safetensors(dst, std::span<const io::named_tensor>(out), md);
 }
 
-/// A GPT-2 byte-level vocabulary spelled as in encoder.json (the 256 single bytes plus "th", "the").
-std::string spelled_byte(unsigned b) {
-  const char32_t cp = io::detail::byte_to_unicode()[b];
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
+using io::detail::spelled_byte;
 std::string small_vocab_json(bool drop_byte = false) {
   nlohmann::json j = nlohmann::json::object();
   int id = 0;

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "sinkcore/io/io.hpp"
+#include "hf_reference.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 namespace io = sinkcore::io;
@@ -877,4 +879,88 @@ TEST_CASE("GPT-2 BPE: arbitrary text and bytes round-trip", "[io][bpe][gpt2]") {
   const std::string partial = tok->decode(std::span<const int>(ids).first(1));
   CHECK(partial.size() < robot.size());
   CHECK(robot.starts_with(partial));
+}
+
+// ---- Hugging Face checkpoints against an independent GPT-2 (tests/hf_reference.hpp) ----
+
+TEST_CASE("Hugging Face GPT-2 files (F32, F16, BF16; with and without the prefix) match a double-precision GPT-2",
+          "[io][checkpoint][parity]") {
+  using A = test_support::micro<sinkcore::gpt2_tiny>;  // 2 layers, d_model 32, 4 heads, context 16, vocab 53
+  const hf_reference::config c{A::layers, A::d_model, A::heads, A::context, A::vocab};
+  const std::size_t T = A::context;
+  const auto tok = test_support::random_tokens(T, int(A::vocab), 3);
+  temp_dir dir;
+  struct variant {
+    io::dtype stored;
+    std::string prefix;
+    bool masks;
+  };
+  for (const auto& v : {variant{io::dtype::f32, "", true}, variant{io::dtype::f32, "transformer.", false},
+                        variant{io::dtype::f16, "", false}, variant{io::dtype::f16, "transformer.", true},
+                        variant{io::dtype::bf16, "transformer.", true}}) {
+    INFO("stored " << io::dtype_name(v.stored) << ", prefix '" << v.prefix << "', mask buffers " << v.masks);
+    auto w = hf_reference::random_gpt2(c, 5);
+    const auto path = dir / "model.safetensors";
+    hf_reference::write(path, w, c, v.stored, v.prefix, v.masks);
+    const auto ref = hf_reference::forward(w, c, tok);  // from the values the file holds
+    const auto m = io::load_weights<A>(path);
+    sinkcore::workspace<A> ws;
+    sinkcore::forward(m, ws, tok, 1, T);
+    double logit_err = 0, pattern_err = 0, logit_scale = 0;
+    for (std::size_t i = 0; i < T * A::vocab; ++i) {
+      logit_err = std::max(logit_err, std::abs(double(ws.logits()[i]) - ref.logits[i]));
+      logit_scale = std::max(logit_scale, std::abs(ref.logits[i]));
+    }
+    for (std::size_t l = 0; l < A::layers; ++l)
+      for (std::size_t i = 0; i < A::heads * T * T; ++i)
+        pattern_err = std::max(pattern_err, std::abs(double(ws.block(l).pattern[i]) - ref.pattern[l * A::heads * T * T + i]));
+    INFO("max |logit| " << logit_scale << ", max logit error " << logit_err << ", max pattern error " << pattern_err);
+    CHECK(logit_scale > 1.0);  // the comparison is not trivially between near-zero numbers
+    CHECK(logit_err <= 1e-4);
+    CHECK(pattern_err <= 1e-5);
+  }
+  SECTION("a wrong value in the file shows: one weight of c_attn's key block changed") {
+    auto w = hf_reference::random_gpt2(c, 5);
+    const auto path = dir / "model.safetensors";
+    hf_reference::write(path, w, c, io::dtype::f32);
+    const auto ref = hf_reference::forward(w, c, tok);
+    w.by_name.at("h.1.attn.c_attn.weight").data[3 * A::d_model + A::d_model + 2] += 0.5f;  // row 3, k column 2
+    hf_reference::write(path, w, c, io::dtype::f32);
+    const auto m = io::load_weights<A>(path);
+    sinkcore::workspace<A> ws;
+    sinkcore::forward(m, ws, tok, 1, T);
+    double err = 0;
+    for (std::size_t i = 0; i < A::heads * T * T; ++i)
+      err = std::max(err, std::abs(double(ws.block(1).pattern[i]) - ref.pattern[A::heads * T * T + i]));
+    CHECK(err > 1e-3);
+  }
+}
+
+TEST_CASE("a refused checkpoint leaves the weights it was loaded into untouched", "[io][checkpoint]") {
+  using A = test_support::micro<sinkcore::gpt2_tiny>;
+  const hf_reference::config c{A::layers, A::d_model, A::heads, A::context, A::vocab};
+  temp_dir dir;
+  auto w = hf_reference::random_gpt2(c, 9);
+  w.by_name.erase("ln_f.bias");  // the last tensor missing: everything before it would load
+  std::erase(w.order, std::string("ln_f.bias"));
+  hf_reference::write(dir / "model.safetensors", w, c, io::dtype::f32);
+  const auto f = io::safetensors_file::open(dir / "model.safetensors");
+  std::vector<float> buffer(sinkcore::layout<A>::size, 0.25f);
+  CHECK_THROWS_WITH(io::load_tensors<A>(f, buffer.data()),
+                    Contains("model.safetensors") && Contains("missing tensor 'ln_f.bias'"));
+  CHECK(std::all_of(buffer.begin(), buffer.end(), [](float x) { return x == 0.25f; }));
+}
+
+TEST_CASE("UTF-8 encoding inverts decoding, and GPT-2's byte spellings are its vocabulary's", "[io][bpe]") {
+  for (char32_t cp : {char32_t(0x24), char32_t(0x7F), char32_t(0x80), char32_t(0x120), char32_t(0x7FF),
+                      char32_t(0x800), char32_t(0xFFFD), char32_t(0xFFFF), char32_t(0x10000), char32_t(0x1F600),
+                      char32_t(0x10FFFF)}) {
+    const std::string s = io::detail::encode_utf8(cp);
+    const auto [back, len] = io::detail::decode_utf8(s, 0);
+    CHECK(back == cp);
+    CHECK(len == s.size());
+  }
+  CHECK(io::detail::spelled_byte(' ') == "\xC4\xA0");  // Ġ
+  CHECK(io::detail::spelled_byte('\n') == "\xC4\x8A");  // Ċ
+  CHECK(io::detail::spelled_byte('a') == "a");
 }

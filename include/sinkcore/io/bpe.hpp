@@ -120,6 +120,30 @@ inline const std::array<char32_t, 256>& byte_to_unicode() {
   return table;
 }
 
+/// UTF-8 encoding of one code point (the inverse of decode_utf8 for valid code points).
+inline std::string encode_utf8(char32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+/// Byte b as spelled in GPT-2's vocabulary files (its byte_to_unicode stand-in, UTF-8 encoded).
+inline std::string spelled_byte(unsigned b) { return encode_utf8(byte_to_unicode()[b & 0xFF]); }
+
 /// Inverse of byte_to_unicode for code points < 0x144; -1 where a code point stands for no byte.
 inline const std::array<int, 0x144>& unicode_to_byte() {
   static const std::array<int, 0x144> table = [] {

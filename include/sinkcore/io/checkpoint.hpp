@@ -153,13 +153,14 @@ inline std::string name_prefix(const safetensors_file& file) {
 
 /// Fill `buffer` (layout<A>) from an open safetensors file. Every tensor the architecture needs must be
 /// present with the right shape; any other tensor (except mask buffers and a tied lm_head) is an error.
+/// All or nothing: the whole file is checked against the architecture before the first value is written,
+/// so a refused file leaves `buffer` exactly as it was.
 template <architecture_type A>
 void load_tensors(const safetensors_file& file, float* buffer) {
   const auto tensors = detail::file_tensors<A>();
   const std::string prefix = name_prefix(file);
   std::vector<std::string> problems;
   std::set<std::string> used;
-  std::vector<float> tmp;
   for (const auto& t : tensors) {
     const std::string name = prefix + t.name;
     if (!file.contains(name)) {
@@ -168,22 +169,9 @@ void load_tensors(const safetensors_file& file, float* buffer) {
     }
     used.insert(name);
     const auto& info = file.info(name);
-    if (info.shape != t.shape) {
+    if (info.shape != t.shape)
       problems.push_back("tensor '" + name + "' has shape " + detail::shape_string(info.shape) + ", expected " +
                          detail::shape_string(t.shape) + " for " + A::name());
-      continue;
-    }
-    tmp.resize(detail::numel(t.shape));
-    file.read_float_into(name, tmp);
-    std::size_t cols = 0;
-    for (const auto& p : t.pieces) cols += p.second;
-    for (std::size_t r = 0; r < t.rows; ++r) {
-      std::size_t c0 = 0;
-      for (const auto& [off, c] : t.pieces) {
-        std::copy_n(tmp.data() + r * cols + c0, c, buffer + off + r * c);
-        c0 += c;
-      }
-    }
   }
   for (const auto& t : file.tensors()) {
     if (used.count(t.name)) continue;
@@ -199,6 +187,21 @@ void load_tensors(const safetensors_file& file, float* buffer) {
     for (std::size_t i = 0; i < shown; ++i) msg += "\n  " + problems[i];
     if (shown < problems.size()) msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
     throw error(msg);
+  }
+  std::vector<float> tmp;
+  for (const auto& t : tensors) {
+    const std::string name = prefix + t.name;
+    tmp.resize(detail::numel(t.shape));
+    file.read_float_into(name, tmp);
+    std::size_t cols = 0;
+    for (const auto& p : t.pieces) cols += p.second;
+    for (std::size_t r = 0; r < t.rows; ++r) {
+      std::size_t c0 = 0;
+      for (const auto& [off, c] : t.pieces) {
+        std::copy_n(tmp.data() + r * cols + c0, c, buffer + off + r * c);
+        c0 += c;
+      }
+    }
   }
 }
 

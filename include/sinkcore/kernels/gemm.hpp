@@ -79,7 +79,10 @@ struct params {
 #else
   static constexpr std::size_t MC = MR * ((W >= 16) ? 24 : 32);
 #endif
-  static constexpr std::size_t NC = 4096;
+  // Columns per packed block of op(B): a whole number of NR panels (the packing buffer holds nc_max
+  // columns, and a block of NC columns packs ceil(NC / NR) panels).
+  static constexpr std::size_t NC = 4096 / NR * NR;
+  static_assert(NC % NR == 0 && NC >= NR);
 };
 
 /// Grow-only, 64-byte aligned, per-thread scratch buffer.
