@@ -63,22 +63,15 @@ int main(int argc, char** argv) {
     t0 = bench::clk::now();
     const auto ref = hf_reference::forward(w, c, tok);
     const double ref_s = bench::seconds_since(t0);
-    double logit_err = 0, logit_max = 0, pattern_err = 0;
-    for (std::size_t i = 0; i < T * A::vocab; ++i) {
-      logit_err = std::max(logit_err, std::abs(double(ws.logits()[i]) - ref.logits[i]));
-      logit_max = std::max(logit_max, std::abs(ref.logits[i]));
-    }
-    for (std::size_t l = 0; l < A::layers; ++l)
-      for (std::size_t i = 0; i < A::heads * T * T; ++i)
-        pattern_err = std::max(pattern_err, std::abs(double(ws.block(l).pattern[i]) - ref.pattern[l * A::heads * T * T + i]));
-    const bool ok = logit_err <= 1e-4;
+    const auto e = hf_reference::compare(ws, ref, c, T);
+    const bool ok = e.logit <= 1e-4;
     if (stored == io::dtype::f32 && !ok) status = 1;
     std::printf("{\"model\": \"gpt2-small\", \"detected\": \"%s\", \"stored\": \"%s\", \"file_mb\": %.1f, \"T\": %zu, "
                 "\"max_abs_logit\": %.3f, \"max_logit_error\": %.3g, \"max_pattern_error\": %.3g, \"within_1e-4\": %s, "
                 "\"write_s\": %.2f, \"read_bytes_s\": %.2f, \"load_s\": %.2f, \"load_over_read\": %.2f, "
                 "\"forward_s\": %.3f, \"reference_s\": %.1f}\n",
                 detected.c_str(), std::string(io::dtype_name(stored)).c_str(), double(fs::file_size(path)) / 1e6, T,
-                logit_max, logit_err, pattern_err, ok ? "true" : "false", write_s, read_s, load_s, load_s / read_s,
+                e.logit_scale, e.logit, e.pattern, ok ? "true" : "false", write_s, read_s, load_s, load_s / read_s,
                 fwd_s, ref_s);
     std::fflush(stdout);
     fs::remove(path);

@@ -5,6 +5,7 @@
 // Hugging Face names. Nothing here uses sinkcore's model, layout, kernels or checkpoint mapping: only the
 // safetensors writer and the half/bfloat16 rounding (tested on their own in test_io).
 // Used by tests/test_io.cpp (micro size) and bench/bench_parity.cpp (GPT-2 small).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
@@ -180,6 +181,25 @@ inline output forward(const weights& w, const config& c, const std::vector<int>&
       out.logits[t * V + v] = s;
     }
   return out;
+}
+
+/// Largest differences between a model's activations and the reference: `ws` is anything with `logits()`
+/// ([T, vocab]) and `block(l).pattern` ([heads, T, T]) for one sequence of T tokens (sinkcore's workspace).
+struct errors {
+  double logit = 0, logit_scale = 0, pattern = 0;  // max |logit diff|, max |reference logit|, max |pattern diff|
+};
+template <class Workspace>
+errors compare(const Workspace& ws, const output& ref, const config& c, std::size_t T) {
+  errors e;
+  for (std::size_t i = 0; i < T * c.vocab; ++i) {
+    e.logit = std::max(e.logit, std::abs(double(ws.logits()[i]) - ref.logits[i]));
+    e.logit_scale = std::max(e.logit_scale, std::abs(ref.logits[i]));
+  }
+  const std::size_t per_layer = c.heads * T * T;
+  for (std::size_t l = 0; l < c.layers; ++l)
+    for (std::size_t i = 0; i < per_layer; ++i)
+      e.pattern = std::max(e.pattern, std::abs(double(ws.block(l).pattern[i]) - ref.pattern[l * per_layer + i]));
+  return e;
 }
 
 }  // namespace hf_reference

@@ -551,30 +551,10 @@ std::vector<std::string> pieces(std::string_view text) {
   return out;
 }
 
-std::string utf8(char32_t c) {
-  std::string s;
-  if (c < 0x80) {
-    s += static_cast<char>(c);
-  } else if (c < 0x800) {
-    s += static_cast<char>(0xC0 | (c >> 6));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    s += static_cast<char>(0xE0 | (c >> 12));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (c >> 18));
-    s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  }
-  return s;
-}
-
 /// GPT-2's spelling of raw bytes (each byte as its printable stand-in, UTF-8 encoded).
 std::string spell(std::string_view bytes) {
   std::string s;
-  for (char c : bytes) s += utf8(io::detail::byte_to_unicode()[static_cast<unsigned char>(c)]);
+  for (char c : bytes) s += io::detail::spelled_byte(static_cast<unsigned char>(c));
   return s;
 }
 
@@ -906,18 +886,11 @@ TEST_CASE("Hugging Face GPT-2 files (F32, F16, BF16; with and without the prefix
     const auto m = io::load_weights<A>(path);
     sinkcore::workspace<A> ws;
     sinkcore::forward(m, ws, tok, 1, T);
-    double logit_err = 0, pattern_err = 0, logit_scale = 0;
-    for (std::size_t i = 0; i < T * A::vocab; ++i) {
-      logit_err = std::max(logit_err, std::abs(double(ws.logits()[i]) - ref.logits[i]));
-      logit_scale = std::max(logit_scale, std::abs(ref.logits[i]));
-    }
-    for (std::size_t l = 0; l < A::layers; ++l)
-      for (std::size_t i = 0; i < A::heads * T * T; ++i)
-        pattern_err = std::max(pattern_err, std::abs(double(ws.block(l).pattern[i]) - ref.pattern[l * A::heads * T * T + i]));
-    INFO("max |logit| " << logit_scale << ", max logit error " << logit_err << ", max pattern error " << pattern_err);
-    CHECK(logit_scale > 1.0);  // the comparison is not trivially between near-zero numbers
-    CHECK(logit_err <= 1e-4);
-    CHECK(pattern_err <= 1e-5);
+    const auto e = hf_reference::compare(ws, ref, c, T);
+    INFO("max |logit| " << e.logit_scale << ", max logit error " << e.logit << ", max pattern error " << e.pattern);
+    CHECK(e.logit_scale > 1.0);  // the comparison is not trivially between near-zero numbers
+    CHECK(e.logit <= 1e-4);
+    CHECK(e.pattern <= 1e-5);
   }
   SECTION("a wrong value in the file shows: one weight of c_attn's key block changed") {
     auto w = hf_reference::random_gpt2(c, 5);
@@ -929,10 +902,7 @@ TEST_CASE("Hugging Face GPT-2 files (F32, F16, BF16; with and without the prefix
     const auto m = io::load_weights<A>(path);
     sinkcore::workspace<A> ws;
     sinkcore::forward(m, ws, tok, 1, T);
-    double err = 0;
-    for (std::size_t i = 0; i < A::heads * T * T; ++i)
-      err = std::max(err, std::abs(double(ws.block(1).pattern[i]) - ref.pattern[A::heads * T * T + i]));
-    CHECK(err > 1e-3);
+    CHECK(hf_reference::compare(ws, ref, c, T).pattern > 1e-3);
   }
 }
 
