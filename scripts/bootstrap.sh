@@ -8,8 +8,10 @@ mode=${1:-run}
 case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
-# Debian packages: the library's dependencies, sinklab's command line, the default corpora.
-pkgs=(g++ cmake make xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev libcli11-dev fortunes unicode-data)
+# Debian packages: the library's dependencies, sinklab's command line, the default corpora, and Open MPI
+# (optional for the library; with it sinklab runs under mpirun and the MPI tests run: docs/scaling.md).
+pkgs=(g++ cmake make xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev libcli11-dev fortunes unicode-data
+      libopenmpi-dev openmpi-bin)
 [ "$mode" = test ] && pkgs+=(catch2)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unistd.h>
 #include <random>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <sinkcore/sinkcore.hpp>
@@ -14,8 +16,9 @@
 using namespace sinkcore;
 using namespace test_support;
 
-TEMPLATE_LIST_TEST_CASE("gradients match central finite differences", "[backward]", micro_zoo) {
-  using A = TestType;
+namespace {
+template <class A>
+void check_gradients_against_finite_differences() {
   INFO(A::name());
   auto m = random_model<A>(21, 0.3f);
   const std::size_t B = 2, T = 9;
@@ -57,6 +60,38 @@ TEMPLATE_LIST_TEST_CASE("gradients match central finite differences", "[backward
     }
   }
   CHECK(checked > 6 * 20);
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("gradients match central finite differences", "[backward]", micro_zoo) {
+  check_gradients_against_finite_differences<TestType>();
+}
+
+TEMPLATE_LIST_TEST_CASE("mitigations: gradients match central finite differences", "[backward][mitigation]",
+                        micro_mitigations) {
+  check_gradients_against_finite_differences<TestType>();
+}
+
+TEST_CASE("mitigations: every new parameter gets a gradient", "[backward][mitigation]") {
+  auto largest = []<class A>(role r) {
+    const auto m = random_model<A>(5, 0.3f);
+    const std::size_t B = 2, T = 10;
+    const auto tok = random_tokens(B * T, int(A::vocab), 6);
+    workspace<A> ws;
+    auto grads = make_gradients<A>();
+    forward_backward(m, ws, tok, B, T, grads);
+    double g = 0;
+    for (int l = 0; l < int(A::layers); ++l) {
+      const auto& s = layout<A>::spec(r, l);
+      for (std::size_t i = 0; i < s.size(); ++i) g = std::max(g, double(std::abs(grads[s.offset + i])));
+    }
+    return g;
+  };
+  CHECK(largest.template operator()<micro<tiny_sigmoid>>(role::attn_sigmoid_bias) > 1e-4);
+  CHECK(largest.template operator()<micro<tiny_sink_token>>(role::sink_token) > 1e-4);
+  CHECK(largest.template operator()<micro<tiny_kv_bias>>(role::slot_k_bias) > 1e-4);
+  CHECK(largest.template operator()<micro<tiny_kv_bias>>(role::slot_v_bias) > 1e-4);
 }
 
 TEST_CASE("the key bias gets no gradient: it cancels in the softmax", "[backward]") {

@@ -183,6 +183,32 @@ TEST_CASE("sinklab generate: greedy continuation is the argmax of each forward p
   CHECK_THAT(r.err, Catch::Contains("--max-length 999") && Catch::Contains("context of 128"));
 }
 
+TEST_CASE("sinklab dispensability and mitigations share their flags and write a complete report", "[cli][study]") {
+  scratch s("studies");
+  struct study_case {
+    std::string command, variants;
+  };
+  for (const auto& c : {study_case{"dispensability", "tiny,tiny.no-qbias"}, study_case{"mitigations", "tiny.kv-bias,tiny.softmax1"}}) {
+    INFO(c.command);
+    const std::string out = s / c.command;
+    const auto r = sinklab(c.command + " --budget micro --regimes bos --seeds 1 --steps 4 --lr 0.001 --variants " +
+                           c.variants + " --out '" + out + "'");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK_THAT(r.err, Catch::Contains("sinklab " + c.command + ": budget micro, 1 seeds, 4 steps"));
+    CHECK_THAT(r.err, Catch::Contains("lr 0.001"));
+    const auto first = c.variants.substr(0, c.variants.find(','));
+    const auto second = c.variants.substr(c.variants.find(',') + 1);
+    CHECK_THAT(r.out, Catch::Contains(first) && Catch::Contains(second) && Catch::Contains("wrote " + out + "/report.md"));
+    const auto results = nlohmann::json::parse(slurp(fs::path(out) / "results.json"));
+    CHECK(results.at("variants").size() == 2);
+    for (const char* f : {"report.md", "destinations.csv", "runs.csv"}) CHECK(fs::exists(fs::path(out) / f));
+  }
+  const auto bad = sinklab("mitigations --budget micro --variants tiny.nonsense --out '" + (s / "bad") + "'");
+  CHECK(bad.code != 0);
+  CHECK_THAT(bad.err, Catch::Contains("unknown variant 'tiny.nonsense'"));
+}
+
 TEST_CASE("sinklab circuit runs the paper's interventions on a tiny checkpoint", "[cli][circuit]") {
   const fs::path weights = tiny_checkpoint() / "model.safetensors";
   scratch out("circuit");

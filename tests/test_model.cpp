@@ -24,6 +24,7 @@ using mat = std::vector<double>;  // row-major
 struct reference_out {
   mat logits;                     // [T, V]
   std::vector<mat> pattern;       // per layer: [H, T, T]
+  std::vector<mat> slot;          // per layer: [H, T], the extra slot's weight (architectures with one)
 };
 
 template <class A>
@@ -48,9 +49,10 @@ reference_out reference_forward(const model<A>& m, const std::vector<int>& tok) 
     }
     return y;
   };
-  auto lin = [&](const mat& x, std::size_t in, std::size_t out, const float* W, const float* b) {
-    mat y(T * out);
-    for (std::size_t i = 0; i < T; ++i)
+  auto lin = [&](const mat& x, std::size_t in, std::size_t out, const float* W, const float* b, std::size_t rows = 0) {
+    rows = rows ? rows : T;
+    mat y(rows * out);
+    for (std::size_t i = 0; i < rows; ++i)
       for (std::size_t o = 0; o < out; ++o) {
         double s = b ? b[o] : 0.0;
         for (std::size_t k = 0; k < in; ++k) s += x[i * in + k] * W[k * out + o];
@@ -79,38 +81,65 @@ reference_out reference_forward(const model<A>& m, const std::vector<int>& tok) 
   for (int l = 0; l < int(A::layers); ++l) {
     mat h1 = ln(x, w(role::ln_1_weight, l), w(role::ln_1_bias, l), T, d);
     mat q = lin(h1, d, d, w(role::q_weight, l), w(role::q_bias, l));
+    // A sink token is one more row after the T tokens: ln_1 of its vector, through the same k and v maps.
+    const std::size_t rows = w(role::sink_token, l) ? T + 1 : T;
+    if (rows > T) {
+      const mat s(w(role::sink_token, l), w(role::sink_token, l) + d);
+      const mat sl = ln(s, w(role::ln_1_weight, l), w(role::ln_1_bias, l), 1, d);
+      h1.insert(h1.end(), sl.begin(), sl.end());
+    }
     mat k;
     if (w(role::k_weight_a, l)) {
       const std::size_t R = layout<A>::spec(role::k_weight_a, l).cols;
-      k = lin(lin(h1, d, R, w(role::k_weight_a, l), nullptr), R, d, w(role::k_weight_b, l), w(role::k_bias, l));
+      k = lin(lin(h1, d, R, w(role::k_weight_a, l), nullptr, rows), R, d, w(role::k_weight_b, l), w(role::k_bias, l), rows);
     } else {
-      k = lin(h1, d, d, w(role::k_weight, l), w(role::k_bias, l));
+      k = lin(h1, d, d, w(role::k_weight, l), w(role::k_bias, l), rows);
     }
-    if constexpr (A::keys::per_head_norm) k = ln(k, nullptr, nullptr, T * H, dh);
-    mat v = lin(h1, d, d, w(role::v_weight, l), w(role::v_bias, l));
+    if constexpr (A::keys::per_head_norm) k = ln(k, nullptr, nullptr, rows * H, dh);
+    mat v = lin(h1, d, d, w(role::v_weight, l), w(role::v_bias, l), rows);
+    // The extra slot's key and value: the sink row (never rotated), or the k*, v* parameters.
+    const bool has_slot = rows > T || w(role::slot_k_bias, l);
+    mat ks(d, 0.0), vs(d, 0.0);
+    for (std::size_t c = 0; has_slot && c < d; ++c) {
+      ks[c] = rows > T ? k[T * d + c] : w(role::slot_k_bias, l)[c];
+      vs[c] = rows > T ? v[T * d + c] : w(role::slot_v_bias, l)[c];
+    }
     if constexpr (A::positions::rotary_qk) {
       rope(q);
       rope(k);
     }
-    mat z(T * d, 0.0), pat(H * T * T, 0.0);
+    mat z(T * d, 0.0), pat(H * T * T, 0.0), slot(H * T, 0.0);
+    constexpr bool sigmoid = A::attention::is_sigmoid, plus_one = A::attention::plus_one;
     for (std::size_t h = 0; h < H; ++h)
       for (std::size_t i = 0; i < T; ++i) {
+        // logits of keys 0..i, then the slot's (if any); weights by the block's normalisation
         std::vector<double> s(i + 1);
-        double mx = -1e300;
-        for (std::size_t j = 0; j <= i; ++j) {
+        for (std::size_t j = 0; j <= i + 1; ++j) {
+          if (j == i + 1 && !has_slot) break;
+          const double* kk = j <= i ? &k[j * d] : ks.data();
           double dot = 0;
-          for (std::size_t c = 0; c < dh; ++c) dot += q[i * d + h * dh + c] * k[j * d + h * dh + c];
-          s[j] = dot / std::sqrt(double(dh));
-          mx = std::max(mx, s[j]);
+          for (std::size_t c = 0; c < dh; ++c) dot += q[i * d + h * dh + c] * kk[h * dh + c];
+          if (j <= i) s[j] = dot / std::sqrt(double(dh));
+          else s.push_back(dot / std::sqrt(double(dh)));
         }
-        double sum = 0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
-        for (std::size_t j = 0; j <= i; ++j) {
-          pat[(h * T + i) * T + j] = s[j] / sum;
-          for (std::size_t c = 0; c < dh; ++c) z[i * d + h * dh + c] += s[j] / sum * v[j * d + h * dh + c];
+        std::vector<double> p(s.size());
+        if (sigmoid) {
+          const double bias = w(role::attn_sigmoid_bias, l) ? w(role::attn_sigmoid_bias, l)[h] : -std::log(double(A::context));
+          for (std::size_t j = 0; j < s.size(); ++j) p[j] = 1.0 / (1.0 + std::exp(-(s[j] + bias)));
+        } else {
+          double sum = plus_one ? 1.0 : 0.0;  // exp(0) for the "+1"
+          for (double e : s) sum += std::exp(e);
+          for (std::size_t j = 0; j < s.size(); ++j) p[j] = std::exp(s[j]) / sum;
+        }
+        for (std::size_t j = 0; j < p.size(); ++j) {
+          const double* vv = j <= i ? &v[j * d] : vs.data();
+          if (j <= i) pat[(h * T + i) * T + j] = p[j];
+          else slot[h * T + i] = p[j];
+          for (std::size_t c = 0; c < dh; ++c) z[i * d + h * dh + c] += p[j] * vv[h * dh + c];
         }
       }
     out.pattern.push_back(pat);
+    out.slot.push_back(slot);
     mat ao = lin(z, d, d, w(role::attn_proj_weight, l), w(role::attn_proj_bias, l));
     for (std::size_t i = 0; i < T * d; ++i) x[i] += ao[i];
     if (A::has_mlp(std::size_t(l))) {
@@ -147,20 +176,6 @@ void copy_common(const model<A>& src, model<B>& dst) {
 }
 
 }  // namespace
-
-TEMPLATE_LIST_TEST_CASE("forward matches the double-precision reference", "[forward]", micro_zoo) {
-  using A = TestType;
-  INFO(A::name());
-  const auto m = random_model<A>(7);
-  const std::size_t T = A::context;
-  const auto tok = random_tokens(T, int(A::vocab), 11);
-  workspace<A> ws;
-  forward(m, ws, tok, 1, T);
-  const auto ref = reference_forward(m, tok);
-  CHECK(max_abs_diff(ws.logits(), ref.logits.data(), T * A::vocab) <= 1e-4);
-  for (std::size_t l = 0; l < A::layers; ++l)
-    CHECK(max_abs_diff(ws.block(l).pattern, ref.pattern[l].data(), A::heads * T * T) <= 1e-5);
-}
 
 TEMPLATE_LIST_TEST_CASE("attention patterns are causal distributions", "[forward]", tiny_zoo::tuple) {
   using A = TestType;
@@ -483,4 +498,167 @@ TEST_CASE("the activation cache exports every hook under its TransformerLens nam
   CHECK(io::safetensors_file::open(path).size() == A::layers);
   CHECK_THROWS_WITH(io::save_activation_cache(path, ws, {"no-such-hook"}), Catch::Contains("no hook point matches"));
   std::filesystem::remove(path);
+}
+
+// ---- sink mitigations (docs/mitigations.md) ----
+
+
+/// Every variant of the zoo and every mitigation (with the slot on every key component), on the micro shape.
+using micro_all = decltype(std::tuple_cat(std::declval<micro_zoo>(), std::declval<micro_mitigations>()));
+
+TEMPLATE_LIST_TEST_CASE("forward matches the double-precision reference", "[forward][mitigation]", micro_all) {
+  using A = TestType;
+  INFO(A::name());
+  const auto m = random_model<A>(7);
+  const std::size_t T = A::context;
+  const auto tok = random_tokens(T, int(A::vocab), 11);
+  workspace<A> ws;
+  forward(m, ws, tok, 1, T);
+  const auto ref = reference_forward(m, tok);
+  CHECK(max_abs_diff(ws.logits(), ref.logits.data(), T * A::vocab) <= 1e-4);
+  for (std::size_t l = 0; l < A::layers; ++l) {
+    CHECK(max_abs_diff(ws.block(l).pattern, ref.pattern[l].data(), A::heads * T * T) <= 1e-5);
+    if constexpr (A::extra_slot::has_slot) {
+      CHECK(max_abs_diff(ws.block(l).slot_pattern, ref.slot[l].data(), A::heads * T) <= 1e-5);
+      double mass = 0;
+      for (double x : ref.slot[l]) mass += x;
+      CHECK(mass > 1e-3);  // the slot is in use, so the comparison means something
+    } else {
+      CHECK(ws.slot_pattern(l, 0, 0) == nullptr);
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("mitigations: where each row's attention goes", "[forward][mitigation]", micro_mitigations) {
+  using A = TestType;
+  INFO(A::name());
+  const auto m = random_model<A>(3);
+  const std::size_t B = 2, T = 12;
+  const auto tok = random_tokens(B * T, int(A::vocab), 5);
+  workspace<A> ws;
+  forward(m, ws, tok, B, T);
+  for (std::size_t l = 0; l < A::layers; ++l)
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t h = 0; h < A::heads; ++h) {
+        const float* p = ws.pattern(l, b, h);
+        const float* slot = ws.slot_pattern(l, b, h);
+        for (std::size_t i = 0; i < T; ++i) {
+          double sum = slot ? slot[i] : 0.0;
+          for (std::size_t j = 0; j < T; ++j) {
+            if (j > i) REQUIRE(p[i * T + j] == 0.0f);
+            REQUIRE(p[i * T + j] >= 0.0f);
+            sum += p[i * T + j];
+          }
+          if constexpr (A::attention::is_sigmoid) {
+            REQUIRE(sum > 0.0);  // unnormalised: any positive mass
+            REQUIRE(sum < double(i + 2));
+          } else if constexpr (A::attention::plus_one) {
+            REQUIRE(sum < 1.0);  // the rest went to "nothing"
+            REQUIRE(sum > 0.0);
+          } else {
+            REQUIRE_THAT(sum, WithinAbs(1.0, 1e-5));
+          }
+        }
+      }
+  if constexpr (A::extra_slot::has_slot) {
+    auto hook = ws.hook("blocks.1.attn.hook_slot_pattern");
+    REQUIRE(hook.shape().size() == 3);
+    CHECK(hook(1, 2, 5) == ws.slot_pattern(1, 1, 2)[5]);
+    const auto names = workspace<A>::hook_names();
+    CHECK(std::find(names.begin(), names.end(), "blocks.0.attn.hook_slot_pattern") != names.end());
+  }
+}
+
+TEST_CASE("mitigations reduce to each other where the formulas say so", "[forward][mitigation]") {
+  using base = micro<gpt2_tiny>;
+  const auto m = random_model<base>(9);
+  const std::size_t T = 16;
+  const auto tok = random_tokens(T, int(base::vocab), 4);
+  auto logits_of = [&]<class B>(const model<B>& mb) {
+    workspace<B> ws;
+    forward(mb, ws, tok, 1, T);
+    return std::vector<double>(ws.logits(), ws.logits() + T * B::vocab);
+  };
+  auto max_diff = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double x = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) x = std::max(x, std::abs(a[i] - b[i]));
+    return x;
+  };
+  const auto plus_one = [&] {
+    model<micro<tiny_softmax1>> m1;
+    copy_common(m, m1);
+    return logits_of(m1);
+  }();
+  SECTION("a key-value bias slot with k* = v* = 0 is softmax + 1") {
+    model<micro<tiny_kv_bias>> mk;
+    copy_common(m, mk);  // k*, v* stay 0
+    CHECK(max_diff(logits_of(mk), plus_one) < 1e-5);
+    CHECK(max_diff(logits_of(mk), logits_of(m)) > 1e-3);  // and that differs from plain softmax
+  }
+  SECTION("a slot only rescales the softmax over the real keys: P' = (1 - a) P in block 0") {
+    using K = micro<tiny_kv_bias>;
+    model<K> mk;
+    copy_common(m, mk);
+    std::mt19937 rng(2);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (float& x : mk.tensor(role::slot_k_bias, 0)) x = nd(rng);
+    for (float& x : mk.tensor(role::slot_v_bias, 0)) x = nd(rng);
+    workspace<K> wk;
+    workspace<base> wb;
+    forward(mk, wk, tok, 1, T);
+    forward(m, wb, tok, 1, T);
+    double spread = 0;
+    for (std::size_t h = 0; h < K::heads; ++h)
+      for (std::size_t i = 0; i < T; ++i) {
+        const double a = wk.slot_pattern(0, 0, h)[i];
+        spread = std::max(spread, a);
+        for (std::size_t j = 0; j <= i; ++j)
+          REQUIRE_THAT(wk.pattern(0, 0, h)[i * T + j], WithinAbs((1 - a) * wb.pattern(0, 0, h)[i * T + j], 1e-6));
+      }
+    CHECK(spread > 0.05);
+  }
+  SECTION("sigmoid attention with the default bias is sigma(s - log context)") {
+    model<micro<tiny_sigmoid>> ms;
+    copy_common(m, ms);
+    for (int l = 0; l < int(base::layers); ++l)
+      for (float x : ms.tensor(role::attn_sigmoid_bias, l)) REQUIRE(x == 0.f);  // copy_common left them 0
+    const model<micro<tiny_sigmoid>> fresh(1);
+    for (float x : fresh.tensor(role::attn_sigmoid_bias, 0)) CHECK_THAT(x, WithinAbs(-std::log(16.0), 1e-6));
+    model<micro<tiny_sigmoid_fixed>> mf;
+    copy_common(m, mf);
+    for (int l = 0; l < int(base::layers); ++l)
+      for (float& x : ms.tensor(role::attn_sigmoid_bias, l)) x = float(-std::log(16.0));
+    CHECK(max_diff(logits_of(ms), logits_of(mf)) < 1e-5);
+  }
+}
+
+TEST_CASE("mitigations: default slots leave every existing type, name and count alone", "[params][mitigation]") {
+  using S = tiny_shape;
+  STATIC_REQUIRE(std::is_same_v<gpt2_tiny, arch<S, positions::learned, query::biased, keys::standard, first_mlp::present>>);
+  STATIC_REQUIRE(std::is_same_v<with<tiny_softmax1, attention::softmax>, gpt2_tiny>);
+  STATIC_REQUIRE(std::is_same_v<with<tiny_kv_bias, extra_slot::none>, gpt2_tiny>);
+  STATIC_REQUIRE(std::is_same_v<tiny_softmax1_kv_bias, with<tiny_kv_bias, attention::softmax_plus_one>>);
+  STATIC_REQUIRE(gpt2_tiny::plain_attention);
+  STATIC_REQUIRE(!tiny_softmax1::plain_attention);
+  constexpr std::size_t d = 128, L = 4, H = 4;
+  constexpr std::size_t base = layout<gpt2_tiny>::trainable_parameters;
+  STATIC_REQUIRE(layout<tiny_softmax1>::trainable_parameters == base);
+  STATIC_REQUIRE(layout<tiny_sigmoid>::trainable_parameters == base + L * H);
+  STATIC_REQUIRE(layout<tiny_sigmoid_fixed>::trainable_parameters == base);
+  STATIC_REQUIRE(layout<tiny_sink_token>::trainable_parameters == base + L * d);
+  STATIC_REQUIRE(layout<tiny_kv_bias>::trainable_parameters == base + 2 * L * d);
+  CHECK(tiny_softmax1::name() == "tiny.softmax1");
+  CHECK(tiny_sigmoid::name() == "tiny.sigmoid");
+  CHECK(tiny_sigmoid_fixed::name() == "tiny.sigmoid-fixed");
+  CHECK(tiny_sink_token::name() == "tiny.sink-token");
+  CHECK(tiny_kv_bias::name() == "tiny.kv-bias");
+  CHECK(tiny_no_qbias_sink_token::name() == "tiny.no-qbias.sink-token");
+  CHECK(tiny_rotary_softmax1::name() == "tiny.rotary.softmax1");
+  CHECK(tiny_softmax1_kv_bias::name() == "tiny.softmax1.kv-bias");
+  CHECK(model<tiny_sink_token>::spec("h.2.attn.sink_token").size() == d);
+  CHECK(model<tiny_kv_bias>::spec("h.0.attn.slot_v").size() == d);
+  CHECK(model<tiny_sigmoid>::spec("h.3.attn.sigmoid_bias").size() == H);
+  std::string got;
+  with_architecture("tiny.no-qbias.kv-bias", [&](auto t) { got = decltype(t)::type::name(); });
+  CHECK(got == "tiny.no-qbias.kv-bias");
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <sinkcore/sinkcore.hpp>
@@ -32,6 +33,13 @@ struct to_micro<std::tuple<As...>> {
 };
 /// Every variant of the tiny zoo, on the micro shape.
 using micro_zoo = to_micro<tiny_zoo::tuple>::type;
+
+/// The mitigation variants on the micro shape, plus the extra slot with every key component.
+using micro_mitigations = decltype(std::tuple_cat(
+    std::declval<to_micro<mitigation_variants::tuple>::type>(),
+    std::declval<std::tuple<micro<with<tiny_sink_token, keys::normalized>>, micro<with<tiny_sink_token, keys::low_rank<8>>>,
+                            micro<with<tiny_sink_token, keys::frozen_random>>, micro<with<tiny_sigmoid, extra_slot::sink_token>>,
+                            micro<with<tiny_rotary, extra_slot::sink_token>>, micro<with<tiny_sigmoid_fixed, extra_slot::key_value_bias>>>>()));
 
 /// Random weights larger than GPT-2's init (matrices U(+-1.5/sqrt(rows)), vectors U(+-vector_scale),
 /// gains around 1), so attention patterns are far from uniform and every term matters. Frozen tensors

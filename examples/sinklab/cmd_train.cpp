@@ -1,6 +1,9 @@
 
 // sinklab train: train an architecture from scratch on the embedded corpora or files.
 // sinklab grad: gradients of the next-token loss of one sequence, for every parameter.
+// Under mpirun/srun (MPI build) `train` is data parallel: every rank takes its slice of each global batch
+// and the gradients are all-reduced (trainer::distribute, docs/scaling.md); rank 0 alone writes files
+// and prints.
 #include <atomic>
 #include <csignal>
 #include <sstream>
@@ -50,9 +53,11 @@ int run_train(const train_cli& c) {
   auto opt = c.opt;
   if (c.bos >= 0) opt.bos = train::token(c.bos);
   train::trainer<A> t(data, opt);
+  const auto world = parallel::communicator::world();
+  const bool root = world.root();
   const fs::path ckpt = dir / "checkpoint.safetensors", curve_path = dir / "curve.csv";
   std::string curve = "step,tokens,train_loss,heldout_loss,lr,grad_norm,tokens_per_s\n";
-  if (!c.fresh && fs::exists(ckpt)) {
+  if (root && !c.fresh && fs::exists(ckpt)) {  // rank 0 resumes; distribute() hands its state to the others
     t.resume(ckpt);
     if (fs::exists(curve_path)) {  // keep the rows up to the checkpoint's step
       std::ifstream in(curve_path);
@@ -64,29 +69,40 @@ int run_train(const train_cli& c) {
     std::fprintf(stderr, "sinklab: resuming %s from step %llu (%s)\n", A::name().c_str(),
                  static_cast<unsigned long long>(t.step_count()), ckpt.string().c_str());
   }
-  std::fprintf(stderr, "sinklab: training %s (%s parameters) on %s: %s train / %s held-out tokens, %zu x %zu tokens per step\n",
-               A::name().c_str(), thousands(layout<A>::trainable_parameters).c_str(), data.name.c_str(),
-               thousands(data.train.size()).c_str(), thousands(data.held_out.size()).c_str(), t.options().batch,
-               t.options().context);
+  t.distribute(world);
+  if (root)
+    std::fprintf(stderr, "sinklab: training %s (%s parameters) on %s: %s train / %s held-out tokens, %zu x %zu tokens per step\n",
+                 A::name().c_str(), thousands(layout<A>::trainable_parameters).c_str(), data.name.c_str(),
+                 thousands(data.train.size()).c_str(), thousands(data.held_out.size()).c_str(), t.options().batch,
+                 t.options().context);
+  if (root && world.distributed())
+    std::fprintf(stderr, "sinklab: data parallel over %d MPI ranks: %zu to %zu windows of each batch per rank, gradients "
+                 "all-reduced in %zu MiB buckets\n", world.size(), t.options().batch / std::size_t(world.size()),
+                 (t.options().batch + std::size_t(world.size()) - 1) / std::size_t(world.size()),
+                 parallel::default_bucket_bytes >> 20);
   const std::map<std::string, std::string> md{{"sinkcore.corpus", data.name}};
   auto write_curve = [&] {
-    io::write_file_atomically(curve_path, [&](std::ostream& os) { os << curve; });
+    if (root) io::write_file_atomically(curve_path, [&](std::ostream& os) { os << curve; });
+  };
+  auto save = [&] {
+    if (root) t.save(ckpt, md);
   };
   detail::interrupted = false;
   auto previous = std::signal(SIGINT, detail::on_sigint);
-  progress bar(A::name());
+  progress bar(A::name(), root);
   const auto start = std::chrono::steady_clock::now();
   const std::uint64_t first_step = t.step_count();
   double loss = 0;
   int rc = 0;
   try {
     while (t.step_count() < t.options().steps) {
-      if (detail::interrupted) {
+      if (world.any(detail::interrupted)) {  // every rank stops at the same step
         bar.finish();
-        t.save(ckpt, md);
+        save();
         write_curve();
-        std::fprintf(stderr, "sinklab: interrupted at step %llu; checkpoint written to %s (rerun the same command to resume)\n",
-                     static_cast<unsigned long long>(t.step_count()), ckpt.string().c_str());
+        if (root)
+          std::fprintf(stderr, "sinklab: interrupted at step %llu; checkpoint written to %s (rerun the same command to resume)\n",
+                       static_cast<unsigned long long>(t.step_count()), ckpt.string().c_str());
         rc = 130;
         break;
       }
@@ -110,23 +126,27 @@ int run_train(const train_cli& c) {
         curve += row;
         write_curve();
       }
-      if (s % c.checkpoint_interval == 0) t.save(ckpt, md);
+      if (s % c.checkpoint_interval == 0) save();
     }
   } catch (const train::divergence& e) {
     bar.finish();
     std::signal(SIGINT, previous);
     write_curve();
-    throw sinkcore::error(std::string(e.what()) + "; the last good checkpoint is kept in " + ckpt.string());
+    const std::string what = std::string(e.what()) + "; the last good checkpoint is kept in " + ckpt.string();
+    if (world.distributed()) throw parallel::collective_error(what);  // the same global loss on every rank
+    throw sinkcore::error(what);
   }
   std::signal(SIGINT, previous);
   if (rc) return rc;
   bar.finish();
-  t.save(ckpt, md);
+  save();
+  const double held = t.evaluate();  // collective under MPI
+  if (!root) return 0;
   io::save_weights(dir / "model.safetensors", t.net(), md);
   if constexpr (io::hf_gpt2_compatible<A>)
     io::write_file_atomically(dir / "config.json", [](std::ostream& os) { os << io::hf_config_json<A>(); });
   std::printf("%s: step %llu, train loss %.4f, held-out loss %.4f; wrote %s, %s, %s\n", A::name().c_str(),
-              static_cast<unsigned long long>(t.step_count()), loss, t.evaluate(), (dir / "model.safetensors").c_str(),
+              static_cast<unsigned long long>(t.step_count()), loss, held, (dir / "model.safetensors").c_str(),
               ckpt.c_str(), curve_path.c_str());
   return 0;
 }

@@ -11,4 +11,5 @@ void register_forward(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_circuit(CLI::App& app);
 void register_dispensability(CLI::App& app);
+void register_mitigations(CLI::App& app);
 }  // namespace sinklab

@@ -82,9 +82,12 @@ inline void make_output_dir(const std::filesystem::path& dir) {
 /// A one-line progress display on stderr: redrawn in place on a terminal, a line every few seconds otherwise.
 class progress {
  public:
-  explicit progress(std::string label) : label_(std::move(label)), tty_(isatty(2)), start_(clock::now()) {}
+  /// `enabled` false: prints nothing (the ranks other than 0 of an MPI job).
+  explicit progress(std::string label, bool enabled = true)
+      : label_(std::move(label)), tty_(isatty(2)), enabled_(enabled), start_(clock::now()) {}
   /// done of total units; `info` is printed after the bar.
   void update(std::size_t done, std::size_t total, const std::string& info, bool force = false) {
+    if (!enabled_) return;
     const auto now = clock::now();
     const double since = std::chrono::duration<double>(now - last_).count();
     if (!force && since < (tty_ ? 0.2 : 10.0)) return;
@@ -100,7 +103,7 @@ class progress {
     std::fflush(stderr);
   }
   void finish() {
-    if (tty_) std::fprintf(stderr, "\n");
+    if (tty_ && enabled_) std::fprintf(stderr, "\n");
   }
   static std::string duration(double s) {
     char buf[32];
@@ -113,7 +116,7 @@ class progress {
  private:
   using clock = std::chrono::steady_clock;
   std::string label_;
-  bool tty_;
+  bool tty_, enabled_;
   clock::time_point start_, last_{};
 };
 

@@ -27,6 +27,19 @@ using tiny_low_rank_keys = with<gpt2_tiny, keys::low_rank<8>>;
 using tiny_no_kbias = with<gpt2_tiny, keys::unbiased>;
 using tiny_none_of_three = architecture<tiny_shape, query::unbiased, positions::rotary<>, keys::frozen_random>;
 
+/// Sink mitigations (docs/mitigations.md): each alone on the tiny default, and combined with the paper's
+/// ablations where the combination asks a question of its own (does the slot take over the sink's job once
+/// b_Q is gone? does "+1" attention still need position 0 with rotary positions?).
+using tiny_softmax1 = with<gpt2_tiny, attention::softmax_plus_one>;
+using tiny_sigmoid = with<gpt2_tiny, attention::sigmoid<>>;
+using tiny_sigmoid_fixed = with<gpt2_tiny, attention::sigmoid<false>>;
+using tiny_sink_token = with<gpt2_tiny, extra_slot::sink_token>;
+using tiny_kv_bias = with<gpt2_tiny, extra_slot::key_value_bias>;
+using tiny_no_qbias_sink_token = with<tiny_no_qbias, extra_slot::sink_token>;
+using tiny_no_qbias_kv_bias = with<tiny_no_qbias, extra_slot::key_value_bias>;
+using tiny_rotary_softmax1 = with<tiny_rotary, attention::softmax_plus_one>;
+using tiny_softmax1_kv_bias = architecture<tiny_shape, attention::softmax_plus_one, extra_slot::key_value_bias>;
+
 /// A list of architectures, usable both as a Hana tuple of types and as a Catch2 type list.
 template <class... As>
 struct arch_list {
@@ -37,9 +50,18 @@ struct arch_list {
 using tiny_zoo = arch_list<gpt2_tiny, tiny_no_qbias, tiny_rotary, tiny_nope, tiny_no_first_mlp, tiny_frozen_keys,
                            tiny_normalized_keys, tiny_low_rank_keys, tiny_no_kbias, tiny_none_of_three>;
 using gpt2_family = arch_list<gpt2_small, gpt2_medium, gpt2_large, gpt2_xl, distilgpt2>;
+/// The mitigation study's zoo (`sinklab mitigations`): the baseline first.
+using mitigation_zoo = arch_list<gpt2_tiny, tiny_softmax1, tiny_sigmoid, tiny_sigmoid_fixed, tiny_sink_token, tiny_kv_bias,
+                                 tiny_no_qbias, tiny_no_qbias_sink_token, tiny_no_qbias_kv_bias, tiny_rotary,
+                                 tiny_rotary_softmax1, tiny_softmax1_kv_bias>;
+/// The mitigation zoo's architectures that are not in the tiny zoo.
+using mitigation_variants = arch_list<tiny_softmax1, tiny_sigmoid, tiny_sigmoid_fixed, tiny_sink_token, tiny_kv_bias,
+                                      tiny_no_qbias_sink_token, tiny_no_qbias_kv_bias, tiny_rotary_softmax1,
+                                      tiny_softmax1_kv_bias>;
 
-/// Every named architecture: the tiny zoo, then the GPT-2 family.
-inline constexpr auto all_architectures = hana::concat(tiny_zoo::types, gpt2_family::types);
+/// Every named architecture: the tiny zoo, the mitigations, then the GPT-2 family.
+inline constexpr auto all_architectures =
+    hana::concat(hana::concat(tiny_zoo::types, mitigation_variants::types), gpt2_family::types);
 
 /// Call f(hana::type_c<A>) for the architecture named `name` (A::name()); throws sinkcore::error
 /// listing the known names otherwise.

@@ -9,6 +9,8 @@ struct positions {};  ///< how position enters: learned absolute, rotary, none
 struct query {};      ///< the query projection: with or without the learned bias b_Q
 struct keys {};       ///< the key projection W_K (and b_K): standard, unbiased, normalized, low-rank, frozen
 struct first_mlp {};  ///< whether block 0 has an MLP
+struct attention {};  ///< how attention scores become weights: softmax, softmax + 1, sigmoid
+struct extra_slot {}; ///< an extra key/value slot every query can attend to: none, sink token, key-value bias
 }  // namespace sinkcore::slots
 
 namespace sinkcore {

@@ -16,6 +16,7 @@
 ///   std::vector<double> per_input = bos_attention_per_sequence(ws, mid);
 ///   auto s = stats::summarize(per_input);                      // s.mean, s.se
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -79,6 +80,53 @@ inline double bos_attention_of_pattern(const float* pattern, std::size_t T) {
   double s = 0;
   for (std::size_t i = T / 2; i < T; ++i) s += pattern[i * T];
   return s / double(T - T / 2);
+}
+
+/// Where one sequence's attention went, in the paper's scope (second-half queries i = T/2 .. T-1, every
+/// head of the layers in r), mean over those rows: to key 0 (`first`, the BOS attention), to keys
+/// 1..i (`rest`), to the extra slot of a mitigation (`slot`, extra_slot.hpp), to "nothing" (`null`: the
+/// "+1" of softmax_plus_one, 1 - first - rest - slot; NaN under sigmoid attention, whose rows are not
+/// distributions), and the entropy (nats) of the row over (keys, slot, nothing), rows normalised to sum 1
+/// (sigmoid) -- a measure of spread: log(i + 1) for uniform attention, 0 for a single sink.
+struct attention_destinations {
+  double first = 0, rest = 0, slot = 0, null = 0, entropy = 0;
+};
+
+template <architecture_type A>
+attention_destinations attention_destinations_of(const workspace<A>& ws, std::size_t b, layer_range r) {
+  r.check(A::layers);
+  const std::size_t T = ws.length();
+  if (T < 2) throw error("attention destinations need at least 2 tokens");
+  attention_destinations out;
+  std::size_t rows = 0;
+  for (std::size_t l = r.first; l < r.last; ++l)
+    for (std::size_t h = 0; h < A::heads; ++h) {
+      const float* p = ws.pattern(l, b, h);
+      const float* slot = ws.slot_pattern(l, b, h);
+      for (std::size_t i = T / 2; i < T; ++i, ++rows) {
+        const float* row = p + i * T;
+        double rest = 0;
+        for (std::size_t j = 1; j <= i; ++j) rest += row[j];
+        const double a = slot ? slot[i] : 0.0, total = row[0] + rest + a;
+        const double null = A::attention::is_sigmoid ? 0.0 : std::max(0.0, 1.0 - total);
+        const double norm = A::attention::is_sigmoid ? total : 1.0;
+        double H = 0;
+        auto term = [&](double x) {
+          if (x > 0 && norm > 0) H -= x / norm * std::log(x / norm);
+        };
+        for (std::size_t j = 0; j <= i; ++j) term(row[j]);
+        term(a);
+        term(null);
+        out.first += row[0];
+        out.rest += rest;
+        out.slot += a;
+        out.null += null;
+        out.entropy += H;
+      }
+    }
+  for (double* x : {&out.first, &out.rest, &out.slot, &out.null, &out.entropy}) *x /= double(rows);
+  if (A::attention::is_sigmoid) out.null = std::nan("");
+  return out;
 }
 
 /// Per layer: mean over sequences b, heads h and second-half queries i of A[l][h][i][0]. Returns

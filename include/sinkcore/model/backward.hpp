@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <span>
+#include <vector>
 
 #include "forward.hpp"
 
@@ -38,7 +39,10 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   auto D = [G](role r, int l = -1) { return G + L::offset(r, l); };
 
   // Scratch: dlogits [n,V] | dx [n,d] | dln [n,d] | dq, dk, dv, dz [n,d] | dmlp [n,dm] | dP [B,H,T,T]
-  float* buf = ws.scratch(n * V + 6 * n * d + n * dm + B * H * T * T);
+  // then, with an extra slot: da [B,H,T] | dk_s, dv_s [B,H,dh] | d bias [B,H]
+  constexpr bool slot = A::extra_slot::has_slot;
+  const std::size_t slot_floats = A::plain_attention ? 0 : B * H * (T + 2 * dh + 1);
+  float* buf = ws.scratch(n * V + 6 * n * d + n * dm + B * H * T * T + slot_floats);
   float* dlogits = buf;
   float* dx = dlogits + n * V;
   float* dln = dx + n * d;
@@ -48,6 +52,10 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   float* dz = dv + n * d;
   float* dmlp = dz + n * d;
   float* dP = dmlp + n * dm;
+  float* dslot = dP + B * H * T * T;       // d loss / d slot weight, then / d slot logit
+  float* dks = dslot + B * H * T;          // per (b, h): d loss / d k_s (head slice)
+  float* dvs = dks + B * H * dh;           // per (b, h): d loss / d v_s
+  float* dbias = dvs + B * H * dh;         // per (b, h): d loss / d sigmoid bias
 
   // d loss / d logits = (softmax(logits) - onehot(target)) / count
   std::size_t count = 0;
@@ -110,10 +118,71 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         const std::size_t off = b * T * d + h * dh;
         kernels::gemm(false, true, T, T, dh, 1.f, dz + off, d, a.v + off, d, 0.f, dp, T);
         kernels::gemm(true, false, T, dh, T, 1.f, pat, T, dz + off, d, 0.f, dv + off, d);
-        kernels::causal_softmax_backward(pat, dp, dp, T, T, scale);
-        kernels::gemm(false, false, T, dh, T, 1.f, dp, T, a.k + off, d, 0.f, dq + off, d);
-        kernels::gemm(true, false, T, dh, T, 1.f, dp, T, a.q + off, d, 0.f, dk + off, d);
+        if constexpr (A::plain_attention) {
+          kernels::causal_softmax_backward(pat, dp, dp, T, T, scale);
+          kernels::gemm(false, false, T, dh, T, 1.f, dp, T, a.k + off, d, 0.f, dq + off, d);
+          kernels::gemm(true, false, T, dh, T, 1.f, dp, T, a.q + off, d, 0.f, dk + off, d);
+        } else {
+          const std::size_t bh = b * H + h;
+          const float* sw = slot ? a.slot_pattern + bh * T : nullptr;
+          float* da = slot ? dslot + bh * T : nullptr;
+          if constexpr (slot) {  // z_i += a_i v_s: da_i = dz_i . v_s, dv_s += a_i dz_i
+            float* gv = dvs + bh * dh;
+            std::fill(gv, gv + dh, 0.f);
+            for (std::size_t i = 0; i < T; ++i) {
+              float g = 0;
+              for (std::size_t e = 0; e < dh; ++e) {
+                g += dz[off + i * d + e] * a.slot_v[h * dh + e];
+                gv[e] += sw[i] * dz[off + i * d + e];
+              }
+              da[i] = g;
+            }
+          }
+          dbias[bh] = float(A::attention::backward_rows(pat, dp, T, scale, sw, da));
+          kernels::gemm(false, false, T, dh, T, 1.f, dp, T, a.k + off, d, 0.f, dq + off, d);
+          kernels::gemm(true, false, T, dh, T, 1.f, dp, T, a.q + off, d, 0.f, dk + off, d);
+          if constexpr (slot) {  // c_i = scale q_i . k_s
+            float* gk = dks + bh * dh;
+            std::fill(gk, gk + dh, 0.f);
+            for (std::size_t i = 0; i < T; ++i) {
+              const float g = scale * da[i];
+              for (std::size_t e = 0; e < dh; ++e) {
+                dq[off + i * d + e] += g * a.slot_k[h * dh + e];
+                gk[e] += g * a.q[off + i * d + e];
+              }
+            }
+          }
+        }
       }
+    if constexpr (A::attention::learnable_bias) {
+      float* g = D(role::attn_sigmoid_bias, l);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H; ++h) g[h] += dbias[b * H + h];
+    }
+    if constexpr (slot) {
+      // Sum the per-sequence slot gradients: dks[0..d) and dvs[0..d) become d loss / d k_s, v_s.
+      std::vector<float> gk(d, 0.f), gv(d, 0.f);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H; ++h)
+          for (std::size_t e = 0; e < dh; ++e) {
+            gk[h * dh + e] += dks[(b * H + h) * dh + e];
+            gv[h * dh + e] += dvs[(b * H + h) * dh + e];
+          }
+      if constexpr (A::extra_slot::projected) {
+        // k_s = keys(ln_1(s)), v_s = ln_1(s) W_V + b_V
+        std::vector<float> dln_s(d, 0.f);
+        A::keys::template backward<S, L>(W, G, l, a.slot_ln, 1, gk.data(), dln_s.data(), a.slot_key_extra);
+        detail::linear_backward(a.slot_ln, d, 1, d, d, P(role::v_weight, l), gv.data(), d, dln_s.data(), d,
+                                D(role::v_weight, l), D(role::v_bias, l));
+        kernels::layernorm_backward(dln_s.data(), d, P(role::sink_token, l), d, P(role::ln_1_weight, l), a.slot_mean,
+                                    a.slot_rstd, D(role::sink_token, l), d, D(role::ln_1_weight, l),
+                                    D(role::ln_1_bias, l), 1, d);
+      } else {
+        float* gks = D(role::slot_k_bias, l);
+        float* gvs = D(role::slot_v_bias, l);
+        for (std::size_t e = 0; e < d; ++e) gks[e] += gk[e], gvs[e] += gv[e];
+      }
+    }
     if constexpr (A::positions::rotary_qk) {
       for (std::size_t b = 0; b < B; ++b) {
         kernels::rope(dq + b * T * d, T, d, H, dh, A::positions::base, /*inverse=*/true);

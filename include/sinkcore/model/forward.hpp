@@ -131,6 +131,16 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
     hook.template operator()<hp::q>(a.q, d, l);
     hook.template operator()<hp::k>(a.k, d, l);
     hook.template operator()<hp::v>(a.v, d, l);
+    // The extra slot's key and value (extra_slot.hpp): one per block, shared by every sequence.
+    if constexpr (A::extra_slot::projected) {
+      kernels::layernorm(P(role::sink_token, l), d, P(role::ln_1_weight, l), P(role::ln_1_bias, l), a.slot_ln, d,
+                         a.slot_mean, a.slot_rstd, 1, d);
+      A::keys::template forward<S, L>(W, l, a.slot_ln, 1, a.slot_k, a.slot_key_extra);
+      detail::linear_forward(a.slot_ln, d, 1, d, d, P(role::v_weight, l), P(role::v_bias, l), a.slot_v, d);
+    } else if constexpr (A::extra_slot::has_slot) {
+      std::copy_n(P(role::slot_k_bias, l), d, a.slot_k);
+      std::copy_n(P(role::slot_v_bias, l), d, a.slot_v);
+    }
     // Attention per (sequence, head): P = softmax_causal(q k^T / sqrt(dh)); z = P v.
     // A pattern hook sees all patterns of the layer between the two halves.
     constexpr bool split = detail::hooked<hp::pattern, HK>;
@@ -138,11 +148,29 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
       float* pat = a.pattern + (b * H + h) * T * T;
       const std::size_t off = b * T * d + h * dh;
       kernels::gemm(false, true, T, T, dh, 1.f, a.q + off, d, a.k + off, d, 0.f, pat, T);
-      kernels::causal_softmax(pat, T, T, scale);
+      if constexpr (A::plain_attention) {
+        kernels::causal_softmax(pat, T, T, scale);
+      } else {
+        float* slot = nullptr;
+        if constexpr (A::extra_slot::has_slot) {  // slot logits c_i = q_i . k_s * scale, then weights
+          slot = a.slot_pattern + (b * H + h) * T;
+          for (std::size_t i = 0; i < T; ++i) {
+            float c = 0;
+            for (std::size_t e = 0; e < dh; ++e) c += a.q[off + i * d + e] * a.slot_k[h * dh + e];
+            slot[i] = scale * c;
+          }
+        }
+        A::attention::forward_rows(pat, T, scale, slot, A::attention::template bias<S, L>(W, l, h));
+      }
     };
     auto mix = [&](std::size_t b, std::size_t h) {
       const std::size_t off = b * T * d + h * dh;
       kernels::gemm(false, false, T, dh, T, 1.f, a.pattern + (b * H + h) * T * T, T, a.v + off, d, 0.f, a.z + off, d);
+      if constexpr (A::extra_slot::has_slot) {  // z_i += a_i v_s
+        const float* slot = a.slot_pattern + (b * H + h) * T;
+        for (std::size_t i = 0; i < T; ++i)
+          for (std::size_t e = 0; e < dh; ++e) a.z[off + i * d + e] += slot[i] * a.slot_v[h * dh + e];
+      }
     };
 #pragma omp parallel for schedule(dynamic) collapse(2)
     for (std::size_t b = 0; b < B; ++b)

@@ -88,6 +88,7 @@ class model {
         case init_kind::zeros: std::fill(p, p + s.size(), 0.f); break;
         case init_kind::ones: std::fill(p, p + s.size(), 1.f); break;
         case init_kind::orthogonal: detail::random_orthogonal(p, s.rows, rng); break;
+        case init_kind::neg_log_context: std::fill(p, p + s.size(), float(-std::log(double(A::context)))); break;
       }
     }
   }

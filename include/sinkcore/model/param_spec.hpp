@@ -18,6 +18,7 @@ enum class role : std::uint8_t {
   q_weight, q_bias, k_weight, k_bias, k_weight_a, k_weight_b, v_weight, v_bias,
   attn_proj_weight, attn_proj_bias,
   ln_2_weight, ln_2_bias, mlp_fc_weight, mlp_fc_bias, mlp_proj_weight, mlp_proj_bias,
+  attn_sigmoid_bias, sink_token, slot_k_bias, slot_v_bias,            // mitigations (attention.hpp, extra_slot.hpp)
   count
 };
 
@@ -28,15 +29,17 @@ constexpr std::string_view role_name(role r) {
       "ln_1.weight", "ln_1.bias",
       "attn.q.weight", "attn.q.bias", "attn.k.weight", "attn.k.bias", "attn.k.weight_a", "attn.k.weight_b",
       "attn.v.weight", "attn.v.bias", "attn.c_proj.weight", "attn.c_proj.bias",
-      "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+      "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
+      "attn.sigmoid_bias", "attn.sink_token", "attn.slot_k", "attn.slot_v"};
   static_assert(std::size(names) == std::size_t(role::count));
   return names[std::size_t(r)];
 }
 
 /// How a tensor is initialised (GPT-2's scheme, Radford et al. 2019 and the HF implementation):
 /// matrices and embeddings N(0, 0.02); residual output projections N(0, 0.02/sqrt(2*layers));
-/// biases 0; LayerNorm gains 1; `orthogonal` is a seeded random orthogonal matrix (frozen keys).
-enum class init_kind : std::uint8_t { normal, normal_residual, zeros, ones, orthogonal };
+/// biases 0; LayerNorm gains 1; `orthogonal` is a seeded random orthogonal matrix (frozen keys);
+/// `neg_log_context` is the constant -log(context) (sigmoid attention's bias, Ramapuram et al. 2024).
+enum class init_kind : std::uint8_t { normal, normal_residual, zeros, ones, orthogonal, neg_log_context };
 
 struct param_spec {
   role what{};

@@ -20,6 +20,7 @@
 /// | blocks.{l}.hook_resid_post           | [B, T, d]        | residual stream leaving block l        |
 /// | ln_final.hook_normalized             | [B, T, d]        | ln_f output                            |
 /// | logits                               | [B, T, vocab]    | unembedded (tied wte)                  |
+/// | blocks.{l}.attn.hook_slot_pattern    | [B, H, T]        | weight of the extra slot per query (architectures with an extra_slot only; not a compile-time hook point) |
 /// A block without an MLP has no ln2/mlp hooks and its hook_resid_post is its hook_resid_mid (the same
 /// memory: no copy, no dead buffer).
 #include <algorithm>
@@ -44,9 +45,14 @@ class workspace {
   static constexpr std::size_t d = A::d_model, H = A::heads, dh = A::d_head, dm = A::d_mlp, V = A::vocab;
   static constexpr std::size_t key_extra = A::keys::template extra_per_token<typename A::shape>;
 
+  static constexpr bool has_slot = A::extra_slot::has_slot;
+
   struct block_activations {
     float *resid_pre, *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *key_extra, *pattern, *z, *attn_out, *resid_mid;
     float *ln2, *ln2_mean, *ln2_rstd, *mlp_pre, *mlp_post, *mlp_out, *resid_post;  // null without an MLP (resid_post aliases)
+    // The extra slot (extra_slot.hpp), null without one: its weight per (b, h, query) [B, H, T]; its key
+    // and value [d]; for a sink token also ln_1 of it [d], its ln_1 mean and rstd, and key scratch.
+    float *slot_pattern, *slot_k, *slot_v, *slot_ln, *slot_mean, *slot_rstd, *slot_key_extra;
   };
 
   workspace() = default;
@@ -69,7 +75,7 @@ class workspace {
       total += (count + 15) / 16 * 16;
       return off;
     };
-    struct offsets { std::size_t v[19]; };
+    struct offsets { std::size_t v[26]; };
     std::array<offsets, A::layers> lo{};
     const std::size_t embed = take(n * d);
     const std::size_t pos = A::positions::absolute ? take(n * d) : 0;
@@ -82,6 +88,10 @@ class workspace {
       if (A::has_mlp(l)) {
         o[12] = take(n * d); o[13] = take(n); o[14] = take(n);
         o[15] = take(n * dm); o[16] = take(n * dm); o[17] = take(n * d); o[18] = take(n * d);
+      }
+      if constexpr (has_slot) {
+        o[19] = take(B_ * H * T_); o[20] = take(d); o[21] = take(d); o[22] = take(d); o[23] = take(1);
+        o[24] = take(1); o[25] = take(key_extra);
       }
     }
     const std::size_t lnf = take(n * d), lnf_mean = take(n), lnf_rstd = take(n), logits = take(n * V);
@@ -103,6 +113,12 @@ class workspace {
       } else {
         b.ln2 = b.ln2_mean = b.ln2_rstd = b.mlp_pre = b.mlp_post = b.mlp_out = nullptr;
         b.resid_post = b.resid_mid;
+      }
+      if constexpr (has_slot) {
+        b.slot_pattern = base + o[19]; b.slot_k = base + o[20]; b.slot_v = base + o[21]; b.slot_ln = base + o[22];
+        b.slot_mean = base + o[23]; b.slot_rstd = base + o[24]; b.slot_key_extra = base + o[25];
+      } else {
+        b.slot_pattern = b.slot_k = b.slot_v = b.slot_ln = b.slot_mean = b.slot_rstd = b.slot_key_extra = nullptr;
       }
       resid = b.resid_post;
     }
@@ -137,6 +153,11 @@ class workspace {
   /// Attention probabilities of block l, head h, sequence b: a T x T row-major matrix [query][key].
   const float* pattern(std::size_t l, std::size_t b, std::size_t h) const {
     return blocks_[l].pattern + (b * H + h) * T_ * T_;
+  }
+  /// The extra slot's weight for each of the T queries of block l, head h, sequence b; null without a slot.
+  const float* slot_pattern(std::size_t l, std::size_t b, std::size_t h) const {
+    if constexpr (has_slot) return blocks_[l].slot_pattern + (b * H + h) * T_;
+    else return nullptr;
   }
 
   /// A captured activation by TransformerLens hook name (see the table above), as a view over the
@@ -190,11 +211,19 @@ class workspace {
         if (exists(hook_point(p), l)) out.push_back(hook_name(hook_point(p), l));
     // model-wide points after the blocks come last in forward order
     std::stable_partition(out.begin(), out.end(), [](const std::string& n) { return n != "ln_final.hook_normalized" && n != "logits"; });
+    if constexpr (has_slot)
+      for (std::size_t l = A::layers; l-- > 0;) {
+        const auto at = std::find(out.begin(), out.end(), hook_name(hook_point::pattern, int(l)));
+        out.insert(at + 1, slot_hook_name(l));
+      }
     return out;
   }
 
   /// Pointer and shape of a hook by TransformerLens name.
   std::pair<float*, std::vector<std::size_t>> locate(std::string_view name) {
+    if constexpr (has_slot)
+      for (std::size_t l = 0; l < A::layers; ++l)
+        if (slot_hook_name(l) == name) return {blocks_[l].slot_pattern, {B_, H, T_}};
     for (int l = -1; l < int(A::layers); ++l)
       for (int p = 0; p <= int(hook_point::logits); ++p)
         if (exists(hook_point(p), l) && hook_name(hook_point(p), l) == name) return at(hook_point(p), l);
@@ -202,6 +231,8 @@ class workspace {
   }
 
   private:
+  static std::string slot_hook_name(std::size_t l) { return "blocks." + std::to_string(l) + ".attn.hook_slot_pattern"; }
+
   /// Whether point p exists in block `layer` for this architecture (independent of the batch size).
   static constexpr bool exists(hook_point p, int layer) {
     const bool model_wide = p == hook_point::embed || p == hook_point::pos_embed || p == hook_point::ln_final ||

@@ -15,6 +15,7 @@
 /// | heads.csv                    | BOS attention per (variant, regime, layer, head), mean over seeds     |
 /// | interventions.csv            | per (variant, regime, intervention): metric and cross-entropy cost    |
 /// | circuit.csv                  | the circuit statistics per run (where they apply)                     |
+/// | destinations.csv             | where the attention went: position 0, positions >= 1, extra slot, "nothing", entropy |
 /// | fig_metric_<regime>.svg      | the metric per variant, mean +- 2 SE, with the chance line            |
 /// | fig_heads_<regime>.svg       | heatmap: variants x (layer, head) attention to position 0             |
 /// | fig_emergence_<variant>.svg  | the metric against tokens seen, both regimes, mean over seeds         |
@@ -49,6 +50,7 @@
 #include "../report/tables.hpp"
 #include "../zoo.hpp"
 #include "budget.hpp"
+#include "distributed.hpp"
 #include "run.hpp"
 
 namespace sinkcore::study {
@@ -63,6 +65,7 @@ struct study_options {
   int threads_per_run = 1;              ///< OpenMP threads inside a run when jobs == 1
   progress_callback progress{};
   std::ostream* log = nullptr;
+  std::string title = "Dispensability study";  ///< report.md's heading (sinklab mitigations: "Mitigation study")
 };
 
 /// A (variant, regime) summarised over its seeds.
@@ -72,6 +75,7 @@ struct variant_summary {
   std::vector<run_result> runs;
   double chance = 0, chance_ctx = 0;
   stats::summary metric, metric_all, metric_ctx, sink;
+  stats::summary mass_rest, mass_slot, mass_null, entropy;  ///< where the attention went (run.hpp)
   std::map<std::string, stats::summary> loss;
   std::vector<double> by_head;          ///< mean over seeds
   std::string verdict;                  ///< clear-sink | above-chance | not-above-chance
@@ -104,6 +108,10 @@ inline variant_summary summarize_runs(std::vector<run_result> runs) {
   v.metric_all = over([](const run_result& r) { return r.bos_metric_all; });
   v.metric_ctx = over([](const run_result& r) { return r.bos_metric_ctx; });
   v.sink = over([](const run_result& r) { return r.sink; });
+  v.mass_rest = over([](const run_result& r) { return r.mass_rest; });
+  v.mass_slot = over([](const run_result& r) { return r.mass_slot; });
+  v.mass_null = over([](const run_result& r) { return r.mass_null; });
+  v.entropy = over([](const run_result& r) { return r.entropy; });
   for (const auto& [name, _] : runs[0].loss) v.loss[name] = over([&](const run_result& r) { return r.loss.at(name); });
   v.by_head.assign(runs[0].by_head.size(), 0.0);
   for (const auto& r : runs)
@@ -146,11 +154,70 @@ inline std::string short_name(const std::string& variant) {
   const auto dot = variant.find('.');
   return dot == std::string::npos ? "baseline" : variant.substr(dot + 1);
 }
+
+/// "–" for a statistic that does not exist (NaN: no "nothing" under sigmoid attention).
+inline std::string pm2_or_dash(const stats::summary& s, int digits = 3) {
+  return std::isnan(s.mean) ? std::string("–") : pm2(s, digits);
+}
+
+/// destinations.csv: per (variant, regime), where the attention of the second-half queries went (mid layers,
+/// T = metric_length), mean and SE over seeds (run.hpp, metrics.hpp attention_destinations).
+inline std::string destinations_csv(const std::vector<variant_summary>& vs) {
+  using report::fmt;
+  report::table t{{"variant", "regime", "seeds", "mass_first_mean", "mass_first_se", "mass_rest_mean", "mass_rest_se",
+                   "mass_slot_mean", "mass_slot_se", "mass_null_mean", "mass_null_se", "entropy_mean", "entropy_se"}};
+  for (const auto& v : vs)
+    t.add({v.variant, v.regime, std::to_string(v.runs.size()), fmt(v.metric.mean, 6), fmt(v.metric.se, 6),
+           fmt(v.mass_rest.mean, 6), fmt(v.mass_rest.se, 6), fmt(v.mass_slot.mean, 6), fmt(v.mass_slot.se, 6),
+           fmt(v.mass_null.mean, 6), fmt(v.mass_null.se, 6), fmt(v.entropy.mean, 6), fmt(v.entropy.se, 6)});
+  return t.csv();
+}
+
+/// report.md's "Where the attention went" section: per regime and variant, the mass on position 0, on
+/// positions >= 1, on the extra slot and on "nothing", the row entropy, and the held-out loss on the
+/// training corpus with its difference to the first variant (the baseline): the cost of a mitigation.
+inline std::string destinations_section(const std::vector<variant_summary>& vs, const std::vector<std::string>& regimes,
+                                        const std::vector<std::string>& names, const std::string& train_corpus_name) {
+  using report::fmt;
+  std::ostringstream md;
+  md << "## Where the attention went\n\nSecond-half queries, mid layers, the metric's windows and T; mean ± 2 SE over "
+        "seeds. `position 0` is the metric above; `slot`: the extra key/value slot of a sink token or key-value bias; "
+        "`nothing`: the \"+1\" of softmax + 1 (1 − the rest; – under sigmoid attention, whose rows need not sum to 1); "
+        "`entropy` (nats) of each row over keys, slot and nothing (sigmoid rows normalised first). `loss`: held-out "
+        "next-token loss on `"
+     << train_corpus_name << "` at the training context, `Δ loss` against `" << (names.empty() ? "" : names[0])
+     << "` (the cost). `destinations.csv` has the numbers.\n\n";
+  for (const auto& reg : regimes) {
+    const variant_summary* base = nullptr;
+    for (const auto& v : vs)
+      if (!names.empty() && v.variant == names[0] && v.regime == reg) base = &v;
+    report::table t{{"variant", "position 0", "positions ≥ 1", "slot", "nothing", "entropy", "loss", "Δ loss"}};
+    for (const auto& n : names)
+      for (const auto& v : vs) {
+        if (v.variant != n || v.regime != reg) continue;
+        const auto loss = v.loss.find(train_corpus_name);
+        std::string l = "–", dl = "–";
+        if (loss != v.loss.end()) {
+          l = fmt(loss->second.mean, 4);
+          if (base && base->loss.count(train_corpus_name)) {
+            const auto& bl = base->loss.at(train_corpus_name);
+            dl = (loss->second.mean >= bl.mean ? "+" : "") + fmt(loss->second.mean - bl.mean, 4) + " ± " +
+                 fmt(2 * std::sqrt(loss->second.se * loss->second.se + bl.se * bl.se), 4);
+          }
+        }
+        t.add({n, pm2(v.metric, 3), pm2(v.mass_rest, 3), pm2(v.mass_slot, 3), pm2_or_dash(v.mass_null),
+               pm2(v.entropy, 3), l, dl});
+      }
+    md << "Regime `" << reg << "`:\n\n" << t.markdown() << "\n";
+  }
+  return md.str();
+}
 }  // namespace detail
 
 /// Writes results.json, the CSVs, the figures and report.md for summarised results.
 inline void write_study_report(const std::vector<variant_summary>& vs, const budget& b, const fs::path& out,
-                               const std::string& train_corpus_name, const std::vector<std::string>& domain_names) {
+                               const std::string& train_corpus_name, const std::vector<std::string>& domain_names,
+                               const std::string& title = "Dispensability study") {
   using report::fmt;
   using report::table;
   auto write = [&](const std::string& name, const std::string& text) { report::write_text_atomically(out / name, text); };
@@ -164,14 +231,18 @@ inline void write_study_report(const std::vector<variant_summary>& vs, const bud
       for (const auto& [k, x] : r.loss) loss[k] = x;
       seeds.push_back({{"seed", r.seed}, {"tokens", r.tokens}, {"steps", r.steps}, {"diverged_at", r.diverged_at},
                        {"bos_metric", r.bos_metric}, {"bos_metric_all", r.bos_metric_all},
-                       {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"loss", loss},
-                       {"bos_by_corpus", r.bos_by_corpus}});
+                       {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"mass_rest", r.mass_rest},
+                       {"mass_slot", r.mass_slot}, {"mass_null", r.mass_null}, {"entropy", r.entropy},
+                       {"loss", loss}, {"bos_by_corpus", r.bos_by_corpus}});
     }
     variants.push_back({{"name", v.variant}, {"regime", v.regime}, {"chance", v.chance}, {"chance_ctx", v.chance_ctx},
                         {"bos_metric_mean", v.metric.mean}, {"bos_metric_se", v.metric.se},
                         {"ratio_to_chance", v.ratio()}, {"bos_metric_all_mean", v.metric_all.mean},
                         {"bos_metric_ctx_mean", v.metric_ctx.mean}, {"bos_metric_ctx_se", v.metric_ctx.se},
-                        {"sink_0.3_mean", v.sink.mean}, {"sink_0.3_se", v.sink.se}, {"verdict", v.verdict},
+                        {"sink_0.3_mean", v.sink.mean}, {"sink_0.3_se", v.sink.se},
+                        {"mass_rest_mean", v.mass_rest.mean}, {"mass_slot_mean", v.mass_slot.mean},
+                        {"mass_slot_se", v.mass_slot.se}, {"mass_null_mean", v.mass_null.mean},
+                        {"mass_null_se", v.mass_null.se}, {"entropy_mean", v.entropy.mean}, {"verdict", v.verdict},
                         {"seeds", seeds}});
   }
   nlohmann::json results = {{"budget", b.name}, {"budget_settings", b.to_json()}, {"train_corpus", train_corpus_name},
@@ -329,7 +400,7 @@ inline void write_study_report(const std::vector<variant_summary>& vs, const bud
   // ---- report.md --------------------------------------------------------------------------------
   std::ostringstream md;
   const std::size_t T40 = std::min(b.metric_length, b.context);
-  md << "# Dispensability study (budget `" << b.name << "`)\n\n";
+  md << "# " << title << " (budget `" << b.name << "`)\n\n";
   md << "Every variant trained from scratch on `" << train_corpus_name << "` (byte level) for " << b.steps
      << " steps of " << b.batch << " x " << b.context << " tokens (" << report::fmt(double(b.tokens_per_run()) / 1e6, 3)
      << "M tokens per run), lr " << b.lr << ", weight decay " << b.weight_decay << ", " << b.seeds
@@ -383,6 +454,8 @@ inline void write_study_report(const std::vector<variant_summary>& vs, const bud
           "component does not exist): see `interventions.csv` for standard errors.\n\n"
        << iv.markdown() << "\n";
   }
+  md << detail::destinations_section(vs, regimes, names, train_corpus_name);
+  write("destinations.csv", detail::destinations_csv(vs));
   md << "## Emergence\n\nThe metric against tokens seen (mean over seeds), both regimes; `emergence.csv` has every "
         "seed.\n\n";
   for (const auto& n : names) md << "![" << n << "](fig_emergence_" << detail::safe_file_name(n) << ".svg)\n";
@@ -545,18 +618,8 @@ std::vector<variant_summary> run_study(const study_options& o) {
   study_progress progress(remaining, jobs.size(), finished, o.progress);
   std::vector<run_result> results(jobs.size());
   std::vector<std::exception_ptr> errors(jobs.size());
-  const int outer = int(std::max<std::size_t>(1, std::min(o.jobs, jobs.size())));
-#pragma omp parallel for num_threads(outer) schedule(dynamic, 1)
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    try {
-#ifdef _OPENMP
-      omp_set_num_threads(outer > 1 ? 1 : std::max(1, o.threads_per_run));
-#endif
-      results[i] = jobs[i].fn(&progress);
-    } catch (...) {
-      errors[i] = std::current_exception();
-    }
-  }
+  // This process's threads, or under MPI every rank's (distributed.hpp: a work queue on rank 0).
+  run_jobs(jobs, o, progress, results, errors);
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 
@@ -575,7 +638,7 @@ std::vector<variant_summary> run_study(const study_options& o) {
   std::vector<std::string> domains{data.train.name};
   for (const auto& d : data.domains)
     if (d.name != data.train.name) domains.push_back(d.name);
-  write_study_report(out, b, o.out, data.train.name, domains);
+  if (writes_study_report()) write_study_report(out, b, o.out, data.train.name, domains, o.title);  // rank 0 under MPI
   return out;
 }
 

@@ -13,6 +13,8 @@
 ///    key position 0 here in both regimes (the BOS token in the BOS regime, an arbitrary token otherwise),
 ///    all layers, at T = sink_length (64); sinkcore::sink_rate(ws, b, 0, 0.3).
 ///  - loss per corpus: mean next-token cross-entropy (nats/byte) on windows of the training context.
+///  - where the attention went (metrics.hpp attention_destinations, the bos_metric's scope and windows):
+///    mass on keys >= 1, on a mitigation's extra slot, on "nothing" (softmax + 1), and the row entropy.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -96,6 +98,7 @@ struct run_result {
   std::size_t layers = 0, heads = 0, context = 0, metric_length = 0, sink_length = 0;
   double chance = 0, chance_ctx = 0;    ///< uniform causal attention at metric_length / context
   double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, sink = 0;
+  double mass_rest = 0, mass_slot = 0, mass_null = 0, entropy = 0;  ///< attention_destinations, mid scope, T = metric_length
   std::map<std::string, double> loss;        ///< corpus -> nats per token (nl, math, code and the training corpus)
   std::map<std::string, double> bos_by_corpus;  ///< corpus -> bos_metric on that corpus
   std::vector<double> by_layer;              ///< [layer] BOS attention, T = metric_length, all heads
@@ -125,7 +128,8 @@ inline nlohmann::json to_json(const run_result& r) {
           {"diverged_at", r.diverged_at}, {"layers", r.layers}, {"heads", r.heads}, {"context", r.context},
           {"metric_length", r.metric_length}, {"sink_length", r.sink_length}, {"chance", r.chance},
           {"chance_ctx", r.chance_ctx}, {"bos_metric", r.bos_metric}, {"bos_metric_all", r.bos_metric_all},
-          {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"loss", r.loss},
+          {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"mass_rest", r.mass_rest},
+          {"mass_slot", r.mass_slot}, {"mass_null", r.mass_null}, {"entropy", r.entropy}, {"loss", r.loss},
           {"bos_by_corpus", r.bos_by_corpus}, {"by_layer", r.by_layer}, {"by_head", r.by_head}, {"curve", curve},
           {"interventions", ivs}, {"circuit", r.circuit}, {"train_seconds", r.train_seconds}};
 }
@@ -149,6 +153,10 @@ inline run_result run_result_from_json(const nlohmann::json& j) {
   r.bos_metric_all = detail::num_or_nan(j, "bos_metric_all");
   r.bos_metric_ctx = detail::num_or_nan(j, "bos_metric_ctx");
   r.sink = detail::num_or_nan(j, "sink_0.3");
+  r.mass_rest = detail::num_or_nan(j, "mass_rest");
+  r.mass_slot = detail::num_or_nan(j, "mass_slot");
+  r.mass_null = detail::num_or_nan(j, "mass_null");
+  r.entropy = detail::num_or_nan(j, "entropy");
   for (auto& [k, v] : j.at("loss").items()) r.loss[k] = v.is_null() ? std::nan("") : v.get<double>();
   for (auto& [k, v] : j.at("bos_by_corpus").items()) r.bos_by_corpus[k] = v.is_null() ? std::nan("") : v.get<double>();
   for (const auto& v : j.at("by_layer")) r.by_layer.push_back(v.is_null() ? std::nan("") : v.get<double>());
@@ -229,6 +237,7 @@ inline window_set make_windows(std::span<const train::token> split, std::size_t 
 /// Per-window metrics of a model on a window set.
 struct window_metrics {
   std::vector<double> bos_mid, bos_all, sink;
+  std::vector<attention_destinations> where;  ///< mid scope, per window
   std::vector<double> by_head;  ///< [layer * heads + head], mean over windows
   double loss = 0;              ///< mean next-token cross-entropy over every position
 };
@@ -255,6 +264,7 @@ window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window
       out.bos_mid.push_back(mean_over_layers(layers, mid));
       out.bos_all.push_back(mean_over_layers(layers, all));
       out.sink.push_back(sink_rate(ws, b, 0, 0.3));
+      out.where.push_back(attention_destinations_of(ws, b, mid));
     }
   }
   return out;
@@ -494,6 +504,15 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
       res.bos_metric = stats::mean(m40.bos_mid);
       res.bos_metric_all = stats::mean(m40.bos_all);
       res.bos_metric_ctx = stats::mean(mctx.bos_mid);
+      auto mean_of = [&](double attention_destinations::*f) {
+        double s = 0;
+        for (const auto& w : m40.where) s += w.*f;
+        return m40.where.empty() ? std::nan("") : s / double(m40.where.size());
+      };
+      res.mass_rest = mean_of(&attention_destinations::rest);
+      res.mass_slot = mean_of(&attention_destinations::slot);
+      res.mass_null = mean_of(&attention_destinations::null);
+      res.entropy = mean_of(&attention_destinations::entropy);
       res.by_head = m40.by_head;
       res.by_layer.assign(A::layers, 0.0);
       for (std::size_t l = 0; l < A::layers; ++l)

@@ -7,6 +7,12 @@
 ///   train::trainer<gpt2_tiny> t(train::load_corpus("nl"), {.steps = 2000});
 ///   while (t.step_count() < t.options().steps) t.step();
 ///   t.save("run/checkpoint.safetensors");
+///
+/// Data parallel (docs/scaling.md): after `t.distribute(parallel::communicator::world())` every rank
+/// draws the same global batch from the same seeded sampler, runs forward/backward on its contiguous slice
+/// of the windows, scales its gradient by (its targets / the batch's targets) and all-reduces it in place
+/// in buckets; every rank then applies the same clipping and AdamW step to its identical copy of the model.
+/// Losses (training and held-out) are global means. One process is the special case of one rank.
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +29,7 @@
 #include "../error.hpp"
 #include "../io/checkpoint.hpp"
 #include "../model/backward.hpp"
+#include "../parallel/mpi.hpp"
 #include "data.hpp"
 #include "optimizer.hpp"
 #include "schedule.hpp"
@@ -110,10 +118,28 @@ class trainer {
   double step() {
     batch_sampler probe = sampler_;  // draw from a copy: a diverging step leaves the data position as it was
     probe.next(batch_);
-    to_int(batch_.inputs, inputs_);
-    to_int(batch_.targets, targets_);
-    forward(model_, ws_, inputs_, opt_.batch, opt_.context);
-    const double loss = backward(model_, ws_, targets_, grads_);
+    double loss = 0;
+    if (!comm_.distributed()) {
+      to_int(batch_.inputs, inputs_);
+      to_int(batch_.targets, targets_);
+      forward(model_, ws_, inputs_, opt_.batch, opt_.context);
+      loss = backward(model_, ws_, targets_, grads_);
+    } else {
+      // This rank's windows of the global batch; its mean loss and gradient weighted by its share of the
+      // batch's targets, so that the all-reduced sums are the global-batch means.
+      const auto [lo, hi] = slice();
+      const std::size_t T = opt_.context;
+      const double share = take_slice(lo, hi);
+      forward(model_, ws_, inputs_, hi - lo, T);
+      double part = backward(model_, ws_, targets_, grads_) * share;
+      if (share != 1.0) {
+        const float w = float(share);
+        for (float& g : grads_) g *= w;
+      }
+      comm_.allreduce_sum(grads_.data(), grads_.size(), bucket_bytes_);
+      comm_.allreduce_sum(&part, 1);
+      loss = part;
+    }
     const double norm = opt_.grad_clip > 0 ? adam_.clip_grad_norm(grads_.data(), opt_.grad_clip)
                                            : adam_.grad_norm(grads_.data());
     if (!std::isfinite(loss) || !std::isfinite(norm))
@@ -125,6 +151,38 @@ class trainer {
     return loss;
   }
 
+  /// Makes this trainer one rank of a data-parallel group (collective: every rank of `c` calls it). Rank 0's
+  /// state (weights, AdamW moments, step, sampler position, options: e.g. after resume() on rank 0 alone) is
+  /// copied to every rank, and every rank must hold the same corpus (checked by fingerprint).
+  /// @throws parallel::collective_error on every rank when the batch has fewer windows than ranks or the
+  /// corpora differ.
+  void distribute(const parallel::communicator& c, std::size_t bucket_bytes = parallel::default_bucket_bytes) {
+    comm_ = c;
+    bucket_bytes_ = bucket_bytes;
+    if (!c.distributed()) return;
+    std::string state;
+    if (c.root())
+      state = nlohmann::json{{"options", opt_.to_json()}, {"step", step_count()}, {"sampler", sampler_.state().to_string()}}.dump();
+    c.broadcast(state);
+    const auto j = nlohmann::json::parse(state);
+    opt_ = train_options::from_json(j.at("options"));
+    batch_sampler s(data_->train, sampler_options{opt_.batch, opt_.context, opt_.seed, opt_.bos});
+    s.set_state(sampler_state::from_string(j.at("sampler").get<std::string>()));
+    sampler_ = s;
+    adam_.set_step_count(j.at("step").get<std::uint64_t>());
+    c.broadcast(model_.data(), layout<A>::size);
+    c.broadcast(adam_.m().data(), adam_.m().size());
+    c.broadcast(adam_.v().data(), adam_.v().size());
+    parallel::require_same(c, parallel::fingerprint(data_->train.data(), data_->train.size() * sizeof(token),
+                                                    parallel::fingerprint(data_->held_out.data(), data_->held_out.size() * sizeof(token))),
+                           "the corpus '" + data_->name + "'");
+    if (opt_.batch < std::size_t(c.size()))
+      throw parallel::collective_error("data-parallel training on " + std::to_string(c.size()) + " ranks needs --batch >= " +
+                                       std::to_string(c.size()) + " (one window per rank at least), got " +
+                                       std::to_string(opt_.batch));
+  }
+  const parallel::communicator& communicator() const noexcept { return comm_; }
+
   /// Mean next-token cross-entropy on `eval_batches` windows of `tokens` (by default the held-out split);
   /// the same windows every call (a fixed seed), in the run's regime.
   double evaluate(std::span<const token> tokens) {
@@ -132,11 +190,19 @@ class trainer {
     double total = 0;
     for (std::size_t i = 0; i < opt_.eval_batches; ++i) {
       s.next(batch_);
-      to_int(batch_.inputs, inputs_);
-      to_int(batch_.targets, targets_);
-      forward(model_, ws_, inputs_, opt_.batch, opt_.context);
-      total += cross_entropy(ws_, targets_);
+      if (!comm_.distributed()) {
+        to_int(batch_.inputs, inputs_);
+        to_int(batch_.targets, targets_);
+        forward(model_, ws_, inputs_, opt_.batch, opt_.context);
+        total += cross_entropy(ws_, targets_);
+      } else {  // collective: this rank's slice, weighted by its share of the targets, summed over ranks
+        const auto [lo, hi] = slice();
+        const double share = take_slice(lo, hi);
+        forward(model_, ws_, inputs_, hi - lo, opt_.context);
+        total += cross_entropy(ws_, targets_) * share;
+      }
     }
+    comm_.allreduce_sum(&total, 1);
     return total / double(opt_.eval_batches);
   }
   double evaluate() { return evaluate(data_->held_out); }
@@ -219,6 +285,29 @@ class trainer {
     out.resize(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) out[i] = int(in[i]);
   }
+  /// This rank's windows [lo, hi) of a batch: contiguous, sizes differing by at most one.
+  std::pair<std::size_t, std::size_t> slice() const {
+    const std::size_t B = opt_.batch, P = std::size_t(comm_.size()), r = std::size_t(comm_.rank());
+    return {B * r / P, B * (r + 1) / P};
+  }
+  /// Copies windows [lo, hi) of batch_ into inputs_/targets_; returns their share of the batch's targets.
+  double take_slice(std::size_t lo, std::size_t hi) {
+    const std::size_t T = opt_.context;
+    inputs_.resize((hi - lo) * T);
+    targets_.resize((hi - lo) * T);
+    std::size_t mine = 0, all = 0;
+    for (std::size_t i = 0; i < batch_.targets.size(); ++i) {
+      const int t = int(batch_.targets[i]);
+      const bool in = i >= lo * T && i < hi * T;
+      all += t >= 0;
+      if (in) {
+        inputs_[i - lo * T] = int(batch_.inputs[i]);
+        targets_[i - lo * T] = t;
+        mine += t >= 0;
+      }
+    }
+    return all ? double(mine) / double(all) : 0.0;
+  }
 
   const corpus* data_;
   train_options opt_;
@@ -230,6 +319,8 @@ class trainer {
   batch batch_;
   std::vector<int> inputs_, targets_;
   double last_grad_norm_ = 0;
+  parallel::communicator comm_ = parallel::communicator::self();
+  std::size_t bucket_bytes_ = parallel::default_bucket_bytes;
 };
 
 }  // namespace sinkcore::train
