@@ -558,6 +558,127 @@ TEST_CASE("corpora: mix interleaves ~2 KB single-domain chunks without leaking h
   CHECK(std::find(mix.train.begin(), mix.train.end(), st::byte_bos) == mix.train.end());
 }
 
+TEST_CASE("corpora: the controls have the structure they promise", "[train][corpora]") {
+  // recall: four distinct keys with two-digit values; the two queries are different keys with their values.
+  std::size_t recall_lines = 0;
+  for (const auto& d : st::recall_documents(100000, 3)) {
+    std::istringstream in(d);
+    std::string line;
+    while (std::getline(in, line)) {
+      ++recall_lines;
+      REQUIRE(line.size() == 30);
+      std::map<char, std::string> value;
+      for (int i = 0; i < 4; ++i) {
+        const std::string item = line.substr(std::size_t(5 * i), 4);
+        REQUIRE(std::islower(static_cast<unsigned char>(item[0])));
+        REQUIRE(item[1] == ':');
+        REQUIRE((std::isdigit(static_cast<unsigned char>(item[2])) && std::isdigit(static_cast<unsigned char>(item[3]))));
+        REQUIRE(value.emplace(item[0], item.substr(2)).second);  // distinct keys
+      }
+      REQUIRE(line[19] == ';');
+      const std::string q1 = line.substr(21, 4), q2 = line.substr(26, 4);
+      REQUIRE(q1[0] != q2[0]);
+      for (const auto& q : {q1, q2}) {
+        REQUIRE(q[1] == '=');
+        REQUIRE(value.count(q[0]) == 1);
+        REQUIRE(value.at(q[0]) == q.substr(2));  // the answer is the key's earlier value
+      }
+    }
+  }
+  CHECK(recall_lines > 3000);
+  // unigram: letters only, frequencies falling with the rank (Zipf: 'e' about twice 't', 13 x 'n'... 'z').
+  std::map<char, double> freq;
+  double letters = 0;
+  for (const auto& d : st::unigram_documents(200000, 1))
+    for (const char ch : d) {
+      if (ch == '\n') continue;
+      REQUIRE(std::islower(static_cast<unsigned char>(ch)));
+      ++freq[ch];
+      ++letters;
+    }
+  CHECK_THAT(freq['e'] / freq['t'], WithinAbs(2.0, 0.1));
+  CHECK_THAT(freq['e'] / freq['z'], WithinAbs(26.0, 3.0));
+  // backcopy: after every trigger comes the byte before it; elsewhere the byte is one of the three successors.
+  const st::backcopy_chain chain(5);
+  std::size_t triggers = 0, steps = 0;
+  for (const auto& d : st::backcopy_documents(100000, 5)) {
+    std::istringstream in(d);
+    std::string line;
+    while (std::getline(in, line)) {
+      REQUIRE(line.size() == 64);
+      for (std::size_t i = 1; i < line.size(); ++i) {
+        if (st::backcopy_chain::triggers.find(line[i]) != std::string_view::npos) {
+          ++triggers;
+          REQUIRE(i + 1 < line.size());
+          REQUIRE(line[i + 1] == line[i - 1]);
+          ++i;
+          continue;
+        }
+        ++steps;
+        const auto& next = chain.next[st::backcopy_chain::symbols.find(line[i - 1])];
+        REQUIRE(std::find(next.begin(), next.end(), line[i]) != next.end());
+      }
+    }
+  }
+  CHECK_THAT(double(triggers) / double(triggers + steps), WithinAbs(1.0 / 16, 0.01));
+  CHECK(st::recall_documents(50000, 1) == st::recall_documents(50000, 1));
+  CHECK(st::recall_documents(50000, 1) != st::recall_documents(50000, 2));
+  CHECK(st::backcopy_documents(50000, 1) != st::backcopy_documents(50000, 2));
+  const st::corpus_options small = [] {
+    st::corpus_options o;
+    o.control_bytes = 200000;
+    return o;
+  }();
+  for (const char* name : {"recall", "unigram", "backcopy"}) {
+    const auto c = st::load_corpus(name, small);
+    CHECK(c.name == name);
+    CHECK_THAT(double(c.held_out.size()) / double(c.size()), WithinAbs(0.05, 0.01));
+    CHECK(std::find(c.train.begin(), c.train.end(), st::byte_bos) == c.train.end());
+  }
+}
+
+TEST_CASE("corpora: mixtures a+b+... interleave the listed domains in their shares", "[train][corpora]") {
+  st::corpus_options opt;
+  opt.math_bytes = std::size_t{1} << 20;
+  opt.control_bytes = std::size_t{1} << 20;
+  const auto kind = [](std::string chunk) {
+    chunk.erase(0, chunk.find_first_not_of('\n'));  // a chunk may start with the blank line between documents
+    if (chunk.size() > 20 && chunk[1] == ':' && chunk[19] == ';') return 'r';                  // recall
+    if (chunk.find_first_not_of("abcdefghijklmnopqrstuvwxyz\n") == std::string::npos) return 'u';  // unigram
+    return 'm';                                                                               // math
+  };
+  const auto docs = st::mixed_documents({"math", "recall", "recall", "unigram"}, opt);
+  REQUIRE(docs.train.size() >= 400);
+  REQUIRE(docs.held_out.size() >= 20);
+  for (std::size_t i = 0; i < docs.train.size(); ++i) {
+    INFO("chunk " << i);
+    REQUIRE(kind(docs.train[i]) == "mrru"[i % 4]);
+  }
+  // Each domain's chunks are used once, in order; held-out chunks stay held out.
+  const auto recall = st::load_corpus("recall", opt);
+  const std::string recall_held(recall.held_out.begin(), recall.held_out.end());
+  const auto mixture = st::load_corpus("math+recall+recall+unigram", opt);
+  CHECK(mixture.name == "math+recall+recall+unigram");
+  const std::string mixture_train(mixture.train.begin(), mixture.train.end());
+  CHECK(recall_held.find(docs.held_out[1]) != std::string::npos);
+  CHECK(mixture_train.find(docs.held_out[1]) == std::string::npos);
+  CHECK(docs.train[1] != docs.train[2]);
+  CHECK_THROWS_WITH(st::load_corpus("math+nope", opt), Contains("'nope' is not a domain"));
+  CHECK_THROWS_WITH(st::load_corpus("math+", opt), Contains("math+"));
+  if (!have_fortunes()) {
+    WARN("skipped the mix+recall part: /usr/share/games/fortunes is missing (apt-get install fortunes)");
+    return;
+  }
+  // `mix` inside a mixture stands for nl+code+math; plain mix is nl+code+math.
+  opt.code_max_bytes = std::size_t{1} << 20;
+  const auto mix = st::mix_documents(opt);
+  const auto same = st::mixed_documents({"nl", "code", "math"}, opt);
+  CHECK(mix.train == same.train);
+  const auto mr = st::mixed_documents({"nl", "code", "math", "recall"}, opt);
+  CHECK(st::load_corpus("mix+recall", opt).train.size() == st::load_corpus("nl+code+math+recall", opt).train.size());
+  for (std::size_t i = 3; i < 200; i += 4) REQUIRE(kind(mr.train[i]) == 'r');
+}
+
 // ================================ optimizer ================================
 
 namespace {

@@ -24,7 +24,7 @@ struct budget {
   float lr = 6e-3f;                   ///< peak learning rate (warmup + cosine to 10 %)
   std::size_t warmup = 20;            ///< linear warmup steps
   float weight_decay = 0.5f;          ///< AdamW decoupled decay on matrices (Gu et al.: 0.5 strengthens sinks)
-  std::string train_corpus = "mix";   ///< nl | math | code | mix | FILE (see train::load_corpus)
+  std::string train_corpus = "mix";   ///< a domain, mix, a mixture a+b+... or FILE (train::load_corpus)
   std::size_t seeds = 3;              ///< seeds 1..seeds; a seed fixes the initialisation and the data order
   // ---- evaluation ----------------------------------------------------------------------------------
   std::size_t eval_points = 6;        ///< emergence-curve evaluations along training (plus step 0)

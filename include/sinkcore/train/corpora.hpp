@@ -8,20 +8,24 @@
 /// | `nl`   | one fortune each                  | text files of /usr/share/games/fortunes (`%` lines removed), files in name order |
 /// | `code` | one header file each              | C/C++ headers under `code_roots` (default libstdc++ and Linux UAPI headers), sorted paths, an evenly spread subset capped at `code_max_bytes`, non-UTF-8 / NUL-containing files skipped |
 /// | `math` | ~2 KB of problem lines each       | generated arithmetic and algebra with results, deterministic for `math_seed` |
+/// | `recall`, `unigram`, `backcopy` | ~2 KB of lines each | generated controls with a known attention structure (below), deterministic for `control_seed` |
 /// | `mix`  | ~2 KB single-domain chunks        | nl, code and math chunks interleaved round-robin (equal thirds, as many as the smallest domain gives) |
+/// | `a+b+...` | ~2 KB single-domain chunks     | the listed domains (`mix` = nl+code+math) interleaved round-robin; a domain listed twice gets two shares |
 ///
 /// Held-out split: document i (0-based, in the order above) is held out when i % held_out_every ==
-/// held_out_every - 1 (every 20th by default); `mix` chunks only the train documents of each domain into
-/// its train split and only the held-out documents into its held-out split, so no held-out text of any
-/// domain is ever in a train split. Documents are joined with a blank line between them ("\n" after a
+/// held_out_every - 1 (every 20th by default); `mix` and the other mixtures chunk only the train documents
+/// of each domain into their train split and only the held-out documents into their held-out split, so no
+/// held-out text of any domain is ever in a train split. Documents are joined with a blank line between them ("\n" after a
 /// document that ends with one). No corpus contains byte 0, the default BOS id (data.hpp byte_bos).
 ///
 /// Anything else is a file path: `*.bin` is a nanoGPT token file (data.hpp load_token_file), any other
 /// file is byte-level text whose last 5% is held out.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -44,6 +48,8 @@ struct corpus_options {
   std::size_t code_max_bytes = std::size_t{8} << 20;
   std::size_t math_bytes = std::size_t{4} << 20;
   std::uint64_t math_seed = 1;
+  std::size_t control_bytes = std::size_t{4} << 20;  ///< size of each control domain (recall, unigram, backcopy)
+  std::uint64_t control_seed = 1;
   std::size_t document_bytes = 2048;        ///< size of math documents and of mix chunks
   std::size_t held_out_every = 20;          ///< document i held out when i % held_out_every == held_out_every - 1
   double file_held_out_fraction = 0.05;     ///< for text / .bin files given by path
@@ -323,17 +329,19 @@ inline std::vector<std::string> code_documents(const std::vector<std::filesystem
   return docs;
 }
 
-/// Generated math documents of ~document_bytes each (whole lines), until `total_bytes` are reached.
-inline std::vector<std::string> math_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
-  rng r(seed);
+namespace detail {
+
+/// Documents of ~document_bytes each, made of whole lines from `line()`, until `total_bytes` are reached.
+template <class Line>
+std::vector<std::string> generated_documents(std::size_t total_bytes, std::size_t document_bytes, Line&& line) {
   std::vector<std::string> docs;
   std::size_t bytes = 0;
   while (bytes < total_bytes) {
     std::string doc;
     while (doc.size() < document_bytes && bytes + doc.size() < total_bytes) {
-      const std::string line = math_line(r);
-      if (!doc.empty() && doc.size() + line.size() > document_bytes) break;
-      doc += line;
+      const std::string l = line();
+      if (!doc.empty() && doc.size() + l.size() > document_bytes) break;
+      doc += l;
     }
     bytes += doc.size();
     docs.push_back(std::move(doc));
@@ -341,31 +349,160 @@ inline std::vector<std::string> math_documents(std::size_t total_bytes, std::uin
   return docs;
 }
 
-/// The documents of a named domain ("nl", "code" or "math"), split every `held_out_every`-th.
-inline document_split domain_documents(std::string_view name, const corpus_options& opt) {
-  if (name == "nl") return detail::split_every(fortune_documents(opt.fortunes_dir), opt.held_out_every);
-  if (name == "code") return detail::split_every(code_documents(opt.code_roots, opt.code_max_bytes), opt.held_out_every);
-  if (name == "math")
-    return detail::split_every(math_documents(opt.math_bytes, opt.math_seed, opt.document_bytes), opt.held_out_every);
-  throw error("corpus '" + std::string(name) + "': not a domain (nl, code, math)");
+}  // namespace detail
+
+/// Generated math documents of ~document_bytes each (whole lines), until `total_bytes` are reached.
+inline std::vector<std::string> math_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
+  rng r(seed);
+  return detail::generated_documents(total_bytes, document_bytes, [&] { return math_line(r); });
 }
 
-/// The mix corpus's documents: each domain's train (held-out) documents cut into ~document_bytes chunks,
-/// interleaved nl, code, math, nl, ... while every domain still has a chunk.
-inline document_split mix_documents(const corpus_options& opt) {
-  const document_split d[3] = {domain_documents("nl", opt), domain_documents("code", opt), domain_documents("math", opt)};
+// ---- Controls: generated domains whose attention structure is known -------------------------------------
+// They test the engine and the study where the answer is known in advance (docs/experiments.md,
+// "Controls"): in `unigram` no earlier byte helps to predict the next one; in `backcopy` (Guo et al. 2024's
+// Bigram-Backcopy task on bytes) one earlier byte helps, and only right after a trigger byte; in `recall`
+// a retrieval over the line is needed at a few positions per line and nowhere else.
+
+/// One `recall` line: four distinct random lowercase keys with random two-digit values, then two of the
+/// keys asked again, each followed by its value: "q:07 c:54 x:91 m:30; x=91 q=07\n". Everything is random
+/// except the two answers, which only a retrieval of the key's earlier value predicts.
+inline std::string recall_line(rng& r) {
+  char keys[4];
+  std::string values[4];
+  for (int i = 0; i < 4; ++i) {
+    bool fresh = false;
+    while (!fresh) {
+      keys[i] = static_cast<char>('a' + r.below(26));
+      fresh = std::find(keys, keys + i, keys[i]) == keys + i;
+    }
+    values[i] = {static_cast<char>('0' + r.below(10)), static_cast<char>('0' + r.below(10))};
+  }
+  std::string line;
+  for (int i = 0; i < 4; ++i) line += (i ? " " : "") + std::string(1, keys[i]) + ":" + values[i];
+  line += ";";
+  const std::size_t a = r.below(4), b = (a + 1 + r.below(3)) % 4;  // two different keys
+  for (const std::size_t k : {a, b}) line += " " + std::string(1, keys[k]) + "=" + values[k];
+  return line + "\n";
+}
+
+/// One `unigram` line: 64 lowercase letters drawn independently, letter k of "etaoinshrdlucmfwypvbgkqjxz"
+/// with probability proportional to 1 / (k + 1) (Zipf), then '\n'. The best prediction ignores the context.
+inline std::string unigram_line(rng& r) {
+  static constexpr std::string_view letters = "etaoinshrdlucmfwypvbgkqjxz";
+  static const std::vector<std::uint64_t> cumulative = [] {
+    std::vector<std::uint64_t> c;
+    std::uint64_t sum = 0;
+    for (std::size_t k = 0; k < letters.size(); ++k) c.push_back(sum += 720720 / (k + 1));  // integer weights: portable
+    return c;
+  }();
+  std::string line;
+  for (int i = 0; i < 64; ++i) {
+    const std::uint64_t u = r.below(cumulative.back());
+    line += letters[std::size_t(std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin())];
+  }
+  return line + "\n";
+}
+
+/// The bigram chain of `backcopy`: each of the 27 symbols "a".."z", " " has three successors (drawn from
+/// `seed`, never the symbol itself) with probabilities 6/10, 3/10, 1/10.
+struct backcopy_chain {
+  static constexpr std::string_view symbols = "abcdefghijklmnopqrstuvwxyz ";
+  static constexpr std::string_view triggers = "#@|";
+  std::array<std::array<char, 3>, 27> next{};
+  explicit backcopy_chain(std::uint64_t seed) {
+    rng r(seed ^ 0xbacc0b1ull);
+    for (std::size_t i = 0; i < next.size(); ++i)
+      for (auto& c : next[i])
+        do c = symbols[r.below(symbols.size())];
+        while (c == symbols[i]);  // no symbol follows itself
+  }
+  char successor(char c, rng& r) const {
+    const std::size_t i = symbols.find(c);
+    const auto u = r.below(10);
+    return next[i == std::string_view::npos ? 26 : i][u < 6 ? 0 : u < 9 ? 1 : 2];
+  }
+};
+
+/// One `backcopy` line of 64 bytes and '\n': the bigram chain, except that with probability 1/16 a trigger
+/// byte ('#', '@' or '|') comes next and is followed by a copy of the byte before it, after which the chain
+/// goes on from that byte ("...ab|b..."). Predicting the copy needs one earlier byte; nothing else does.
+inline std::string backcopy_line(rng& r, const backcopy_chain& chain) {
+  std::string line(1, backcopy_chain::symbols[r.below(26)]);
+  while (line.size() < 64) {
+    const char prev = line.back();
+    if (line.size() <= 62 && r.below(16) == 0) {  // room for the trigger and its copy
+      line += backcopy_chain::triggers[r.below(3)];
+      line += prev;
+    } else {
+      line += chain.successor(prev, r);
+    }
+  }
+  return line + "\n";
+}
+
+inline std::vector<std::string> recall_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
+  rng r(seed);
+  return detail::generated_documents(total_bytes, document_bytes, [&] { return recall_line(r); });
+}
+inline std::vector<std::string> unigram_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
+  rng r(seed);
+  return detail::generated_documents(total_bytes, document_bytes, [&] { return unigram_line(r); });
+}
+inline std::vector<std::string> backcopy_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
+  const backcopy_chain chain(seed);
+  rng r(seed);
+  return detail::generated_documents(total_bytes, document_bytes, [&] { return backcopy_line(r, chain); });
+}
+
+/// The named domains (load_corpus also takes "mix" and mixtures "a+b+...").
+inline constexpr std::array<std::string_view, 6> domain_names = {"nl", "code", "math", "recall", "unigram", "backcopy"};
+
+/// The documents of a named domain (domain_names), split every `held_out_every`-th.
+inline document_split domain_documents(std::string_view name, const corpus_options& opt) {
+  using detail::split_every;
+  const std::size_t every = opt.held_out_every;
+  if (name == "nl") return split_every(fortune_documents(opt.fortunes_dir), every);
+  if (name == "code") return split_every(code_documents(opt.code_roots, opt.code_max_bytes), every);
+  if (name == "math") return split_every(math_documents(opt.math_bytes, opt.math_seed, opt.document_bytes), every);
+  if (name == "recall") return split_every(recall_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
+  if (name == "unigram") return split_every(unigram_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
+  if (name == "backcopy")
+    return split_every(backcopy_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
+  throw error("corpus '" + std::string(name) + "': not a domain (nl, code, math, recall, unigram, backcopy)");
+}
+
+/// A mixture's documents: each listed domain's train (held-out) documents cut into ~document_bytes chunks,
+/// interleaved round-robin in the order given while every domain still has its chunks for the round. A
+/// domain listed k times gives k chunks per round (so {"nl", "recall", "recall"} is one third nl).
+inline document_split mixed_documents(const std::vector<std::string>& names, const corpus_options& opt) {
+  if (names.empty()) throw error("corpus mixture: no domains");
+  std::vector<std::string> distinct;
+  for (const auto& n : names)
+    if (std::find(distinct.begin(), distinct.end(), n) == distinct.end()) distinct.push_back(n);
+  std::vector<document_split> d;
+  for (const auto& n : distinct) d.push_back(domain_documents(n, opt));
   const auto interleave = [&](auto member) {
-    std::vector<std::string> c[3];
-    for (int k = 0; k < 3; ++k) c[k] = detail::chunk_documents(d[k].*member, opt.document_bytes);
-    const std::size_t n = std::min({c[0].size(), c[1].size(), c[2].size()});
+    std::vector<std::vector<std::string>> c;
+    for (const auto& s : d) c.push_back(detail::chunk_documents(s.*member, opt.document_bytes));
+    std::vector<std::size_t> slot(names.size()), count(distinct.size(), 0);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      slot[i] = std::size_t(std::find(distinct.begin(), distinct.end(), names[i]) - distinct.begin());
+      ++count[slot[i]];
+    }
+    std::size_t rounds = std::numeric_limits<std::size_t>::max();
+    for (std::size_t k = 0; k < distinct.size(); ++k) rounds = std::min(rounds, c[k].size() / count[k]);
     std::vector<std::string> out;
-    out.reserve(3 * n);
-    for (std::size_t i = 0; i < n; ++i)
-      for (int k = 0; k < 3; ++k) out.push_back(std::move(c[k][i]));
+    out.reserve(rounds * names.size());
+    std::vector<std::size_t> next(distinct.size(), 0);
+    for (std::size_t round = 0; round < rounds; ++round)
+      for (const std::size_t k : slot) out.push_back(std::move(c[k][next[k]++]));
     return out;
   };
   return {interleave(&document_split::train), interleave(&document_split::held_out)};
 }
+
+/// The mix corpus's documents: nl, code and math chunks interleaved (mixed_documents({"nl", "code", "math"})).
+inline document_split mix_documents(const corpus_options& opt) { return mixed_documents({"nl", "code", "math"}, opt); }
 
 /// Byte-level corpus from already split documents (joined with a blank line between documents).
 inline corpus corpus_from_documents(std::string name, const document_split& docs) {
@@ -377,22 +514,46 @@ inline corpus corpus_from_documents(std::string name, const document_split& docs
   return c;
 }
 
-/// A named corpus (nl | code | math | mix) or a file: `*.bin` = nanoGPT token file with
-/// opt.token_vocab_size ids (a sibling val.bin of train.bin is the held-out split), anything else =
-/// byte-level text with the last opt.file_held_out_fraction held out.
+/// A named corpus, a mixture or a file:
+/// - a domain (nl | code | math | recall | unigram | backcopy);
+/// - `mix` (nl + code + math);
+/// - a mixture "a+b+..." of domains and `mix` (which stands for nl+code+math), interleaved round-robin by
+///   mixed_documents: "mix+recall" is one quarter recall, "nl+recall+recall" two thirds;
+/// - a file: `*.bin` = nanoGPT token file with opt.token_vocab_size ids (a sibling val.bin of train.bin is
+///   the held-out split), anything else = byte-level text with the last opt.file_held_out_fraction held out.
 /// Throws sinkcore::error naming the file or directory on any problem.
 /// @post the result has non-empty train and held_out splits.
 inline corpus load_corpus(std::string_view name_or_path, const corpus_options& opt = {}) {
   corpus c;
-  if (name_or_path == "nl" || name_or_path == "code" || name_or_path == "math")
+  const auto is_domain = [](std::string_view n) {
+    return std::find(domain_names.begin(), domain_names.end(), n) != domain_names.end();
+  };
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool is_file = fs::is_regular_file(fs::path{std::string(name_or_path)}, ec);
+  if (is_domain(name_or_path)) {
     c = corpus_from_documents(std::string(name_or_path), domain_documents(name_or_path, opt));
-  else if (name_or_path == "mix")
+  } else if (name_or_path == "mix") {
     c = corpus_from_documents("mix", mix_documents(opt));
-  else {
-    const std::filesystem::path p{std::string(name_or_path)};
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(p, ec))
-      throw error(p.string() + ": not a corpus name (nl, code, math, mix) nor a readable file");
+  } else if (name_or_path.find('+') != std::string_view::npos && !is_file) {
+    std::vector<std::string> names;
+    std::size_t start = 0;
+    while (start <= name_or_path.size()) {
+      const std::size_t end = std::min(name_or_path.find('+', start), name_or_path.size());
+      const std::string_view part = name_or_path.substr(start, end - start);
+      if (part == "mix") names.insert(names.end(), {"nl", "code", "math"});
+      else if (is_domain(part)) names.emplace_back(part);
+      else
+        throw error("corpus '" + std::string(name_or_path) + "': '" + std::string(part) +
+                    "' is not a domain (nl, code, math, recall, unigram, backcopy) nor mix");
+      start = end + 1;
+    }
+    c = corpus_from_documents(std::string(name_or_path), mixed_documents(names, opt));
+  } else {
+    const fs::path p{std::string(name_or_path)};
+    if (!is_file)
+      throw error(p.string() + ": not a corpus name (nl, code, math, recall, unigram, backcopy, mix, or a mixture "
+                               "such as mix+recall) nor a readable file");
     c = p.extension() == ".bin" ? load_token_file(p, opt.token_vocab_size, opt.file_held_out_fraction)
                                 : load_byte_file(p, opt.file_held_out_fraction);
   }
