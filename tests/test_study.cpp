@@ -199,6 +199,15 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   study::run_study<micro_zoo>(o);
   CHECK(trained_steps == 0);
   CHECK(slurp(out / "results.json") == first);
+  CHECK(slurp(out / "report.md").find("(1 seed)") == std::string::npos);
+
+  // The same study with one seed reuses seed 1's runs, and its report gives no standard error.
+  o.plan.seeds = 1;
+  study::run_study<micro_zoo>(o);
+  CHECK(trained_steps == 0);
+  const std::string one = slurp(out / "report.md");
+  CHECK(one.find("(1 seed)") != std::string::npos);
+  CHECK(one.find("with one seed there is no standard error") != std::string::npos);
   fs::remove_all(out);
 }
 

@@ -142,7 +142,9 @@ std::vector<std::string> zoo_names() {
 }
 
 namespace detail {
+/// "mean ± 2 SE"; "mean (1 seed)" when there is no standard error to give.
 inline std::string pm2(const stats::summary& s, int digits = 4) {
+  if (s.n < 2) return report::fmt(s.mean, digits) + " (1 seed)";
   return report::fmt(s.mean, digits) + " ± " + report::fmt(2 * s.se, digits);
 }
 inline std::string safe_file_name(std::string s) {
@@ -414,7 +416,11 @@ inline void write_study_report(const std::vector<variant_summary>& vs, const bud
         "whose mean attention to the first token (Gu's k = 1, key 0 here) exceeds 0.3, at T = "
      << std::min(b.sink_length, b.context)
      << ". Errors are ± 2 standard errors over seeds. Verdict per row: `clear-sink` if mean − 2 SE ≥ 5 × chance, "
-        "`above-chance` if mean − 2 SE > chance, else `not-above-chance`.\n\n";
+        "`above-chance` if mean − 2 SE > chance, else `not-above-chance`"
+     << (b.seeds < 2 ? " (with one seed there is no standard error: the verdict uses the mean alone, and no "
+                       "difference between variants is called significant)"
+                     : "")
+     << ".\n\n";
   for (const auto& reg : regimes) {
     md << "## Regime `" << reg << "`\n\n![metric](fig_metric_" << reg << ".svg)\n\n";
     table t{{"variant", "metric ± 2SE", "× chance", "all layers", "ctx ± 2SE", "Sink_1^0.3"}};
