@@ -208,6 +208,24 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   const std::string one = slurp(out / "report.md");
   CHECK(one.find("(1 seed)") != std::string::npos);
   CHECK(one.find("with one seed there is no standard error") != std::string::npos);
+
+  // A baseline whose mean passes 5 x chance in one seed only is reported as uncertain, not as "no sink".
+  auto runs = vs[0].runs;
+  REQUIRE(runs.size() == 2);
+  runs[0].bos_metric = 0.9;
+  runs[1].bos_metric = 0.03;
+  const auto uneven = study::summarize_runs(runs);
+  CHECK(uneven.verdict == "not-above-chance");  // mean 0.465, but mean - 2 SE is below chance
+  auto b2 = o.plan;
+  b2.seeds = 2;
+  const fs::path out2 = fresh_dir("uneven");
+  fs::create_directories(out2);
+  study::write_study_report({uneven}, b2, out2, j.at("train_corpus").get<std::string>(), {"nl", "math", "code"});
+  const std::string md2 = slurp(out2 / "report.md");
+  CHECK(md2.find("Mean at or above 5 × chance, but the 2-SE interval reaches below it") != std::string::npos);
+  CHECK(md2.find("on average (0.4650 ± 0.8700) but not in every seed") != std::string::npos);
+  CHECK(md2.find("there is no sink to lose") == std::string::npos);
+  fs::remove_all(out2);
   fs::remove_all(out);
 }
 
