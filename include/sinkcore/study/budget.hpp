@@ -96,11 +96,11 @@ inline budget quick_budget() {
   return b;
 }
 
-/// About 3 hours on two cores: 2.46M tokens per run (60 runs), on the recipe's corpus `backcopy`
-/// (docs/experiments.md, "The recipe"): in the BOS regime the baseline grows sink heads there within this
-/// budget in every seed (the paper's mid-layer metric 9.6 x chance over 3 seeds; the sink forms in layer 2
-/// or layer 0 depending on the seed), which it does not on `mix` at any budget we could run.
-/// `--corpus mix` gives the natural-text study at this budget.
+/// Within 3 hours on two cores (~1.5-2.5 h measured): 2.46M tokens per run (60 runs), on the recipe's
+/// corpus `backcopy` (docs/experiments.md, "The recipe"): in the BOS regime the baseline grows sink heads
+/// there within this budget in every seed (the paper's mid-layer metric 9.6 x chance over 3 seeds; the sink
+/// forms in layer 2 or layer 0 depending on the seed), which it does not on `mix` at any budget we could
+/// run. `--corpus mix` gives the natural-text study at this budget.
 inline budget standard_budget() {
   budget b = quick_budget();
   b.name = "standard";
