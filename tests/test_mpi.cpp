@@ -23,6 +23,7 @@
 #include <sinkcore/sinkcore.hpp>
 #include <sinkcore/study/dispensability.hpp>
 
+#include "study_support.hpp"
 #include "test_support.hpp"
 
 using namespace sinkcore;
@@ -194,15 +195,8 @@ namespace {
 
 using study_zoo = arch_list<bytes<gpt2_tiny>, bytes<tiny_no_qbias>>;
 
-study::study_options study_opts(const fs::path& out) {
-  study::study_options o;
-  o.plan = study::micro_budget();  // 2 seeds x 2 regimes x 2 variants = 8 runs
-  o.out = out;
-  o.corpora.code_max_bytes = 300'000;
-  o.corpora.math_bytes = 200'000;
-  o.jobs = 1;
-  return o;
-}
+// 2 seeds x 2 regimes x 2 variants = 8 runs, one at a time per rank.
+study::study_options study_opts(const fs::path& out) { return test_support::micro_study_options(out, 1); }
 
 std::size_t count_results(const fs::path& out) {
   std::size_t n = 0;

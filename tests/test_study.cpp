@@ -15,6 +15,8 @@
 
 #include <sinkcore/study/dispensability.hpp>
 
+#include "study_support.hpp"
+
 namespace fs = std::filesystem;
 using namespace sinkcore;
 using Catch::Matchers::WithinAbs;
@@ -30,15 +32,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-study::study_options micro_options(const fs::path& out) {
-  study::study_options o;
-  o.plan = study::micro_budget();
-  o.out = out;
-  o.corpora.code_max_bytes = 300'000;
-  o.corpora.math_bytes = 200'000;
-  o.jobs = 2;
-  return o;
-}
+study::study_options micro_options(const fs::path& out) { return test_support::micro_study_options(out, 2); }
 
 fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() /
