@@ -184,6 +184,28 @@ TEST_CASE("a resumed run is bit-identical to an uninterrupted one", "[train][che
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a trainer given a temporary corpus owns it: the same run as from a corpus kept alive", "[train]") {
+  // The example of trainer.hpp's header comment. Before the fix the trainer kept a pointer to the
+  // temporary, and its sampler read freed memory (AddressSanitizer: heap-use-after-free; here the freed
+  // memory is reused and overwritten below, so the steps read garbage or crash).
+  using A = gpt2_tiny::with_shape<micro_bytes_shape>;
+  train::train_options o;
+  o.steps = 3;
+  o.batch = 2;
+  o.context = 16;
+  o.warmup = 1;
+  train::trainer<A> owner(small_math_corpus(), o);
+  std::vector<std::vector<train::token>> reuse;
+  for (int i = 0; i < 8; ++i) reuse.emplace_back(400'000, train::token(0xffff));  // reuse what was freed
+  const auto data = small_math_corpus();
+  train::trainer<A> borrower(data, o);
+  for (int i = 0; i < 3; ++i) CHECK(owner.step() == borrower.step());
+  CHECK(std::memcmp(owner.net().data(), borrower.net().data(), layout<A>::size * sizeof(float)) == 0);
+  // and a moved trainer keeps its corpus
+  train::trainer<A> moved = std::move(owner);
+  CHECK(moved.evaluate() == borrower.evaluate());
+}
+
 TEST_CASE("a non-finite loss stops training and changes nothing", "[train]") {
   using A = gpt2_tiny::with_shape<micro_bytes_shape>;
   const auto data = small_math_corpus();

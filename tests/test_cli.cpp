@@ -40,15 +40,15 @@ result sinklab(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, slurp(dir / "out"), slurp(dir / "err")};
 }
 
-/// A scratch directory, removed at the end of the test.
-struct scratch {
+/// A scratch_dir directory, removed at the end of the test.
+struct scratch_dir {
   fs::path path;
-  explicit scratch(const std::string& name)
+  explicit scratch_dir(const std::string& name)
       : path(fs::temp_directory_path() / ("sinkcore_cli_" + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
-  ~scratch() { fs::remove_all(path); }
+  ~scratch_dir() { fs::remove_all(path); }
   std::string operator/(const std::string& s) const { return (path / s).string(); }
 };
 
@@ -89,7 +89,7 @@ TEST_CASE("sinklab train writes a model, a checkpoint and a curve, and resumes",
   CHECK(cfg.at("model_type") == "gpt2");
 
   // Extending the run resumes from the checkpoint.
-  scratch copy("resume");
+  scratch_dir copy("resume");
   fs::copy(dir, copy.path, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   const auto r = sinklab("train --arch tiny --corpus math --steps 8 --batch 2 --context 32 --eval-interval 3 "
                          "--checkpoint-interval 3 --eval-batches 2 --out '" + copy.path.string() + "'");
@@ -101,6 +101,18 @@ TEST_CASE("sinklab train writes a model, a checkpoint and a curve, and resumes",
   CHECK(c2.starts_with(curve));
 }
 
+TEST_CASE("sinklab train writes config.json only where Hugging Face would compute the same model", "[cli][train]") {
+  for (const char* arch : {"tiny.softmax1", "tiny.kv-bias"}) {
+    scratch_dir out(std::string("cfg-") + arch);
+    const auto r = sinklab(std::string("train --arch ") + arch + " --corpus math --steps 2 --batch 2 --context 16 "
+                           "--eval-batches 1 --out '" + out.path.string() + "'");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(fs::exists(out / "model.safetensors"));
+    CHECK_FALSE(fs::exists(out / "config.json"));
+  }
+}
+
 TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   const fs::path weights = tiny_checkpoint() / "model.safetensors";
   const auto m = io::load_weights<gpt2_tiny>(weights);
@@ -108,7 +120,7 @@ TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   workspace<gpt2_tiny> ws;
   auto grads = make_gradients<gpt2_tiny>();
   const double loss = forward_backward(m, ws, tok, 1, tok.size(), grads);
-  scratch out("fwd");
+  scratch_dir out("fwd");
 
   auto r = sinklab("forward --weights '" + weights.string() + "' --tokens 72,101,108,108,111,32,119 --cache --out '" +
                    out.path.string() + "'");
@@ -184,7 +196,7 @@ TEST_CASE("sinklab generate: greedy continuation is the argmax of each forward p
 }
 
 TEST_CASE("sinklab dispensability and mitigations share their flags and write a complete report", "[cli][study]") {
-  scratch s("studies");
+  scratch_dir s("studies");
   struct study_case {
     std::string command, variants;
   };
@@ -211,7 +223,7 @@ TEST_CASE("sinklab dispensability and mitigations share their flags and write a 
 
 TEST_CASE("sinklab circuit runs the paper's interventions on a tiny checkpoint", "[cli][circuit]") {
   const fs::path weights = tiny_checkpoint() / "model.safetensors";
-  scratch out("circuit");
+  scratch_dir out("circuit");
   {
     std::ofstream csv(out / "inputs.csv");
     csv << "dataset,text\n";
@@ -236,7 +248,7 @@ TEST_CASE("sinklab circuit runs the paper's interventions on a tiny checkpoint",
 
 TEST_CASE("bad input: one clear error line, non-zero exit, no partial output", "[cli][errors]") {
   const fs::path weights = tiny_checkpoint() / "model.safetensors";
-  scratch s("errors");
+  scratch_dir s("errors");
   struct bad {
     std::string args, expect;
   };
@@ -270,7 +282,7 @@ TEST_CASE("bad input: one clear error line, non-zero exit, no partial output", "
 }
 
 TEST_CASE("checkpoints with the transformer. prefix load, and mismatches are listed", "[checkpoint]") {
-  scratch s("prefix");
+  scratch_dir s("prefix");
   using A = gpt2_tiny;
   const model<A> m(3);
   io::save_tensors<A>(s / "prefixed.safetensors", m.data(), {}, {}, "transformer.");

@@ -44,15 +44,15 @@ void put(const fs::path& p, std::string_view bytes) {
   std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-/// A scratch directory, removed at the end of the test.
-struct scratch {
+/// A scratch_dir directory, removed at the end of the test.
+struct scratch_dir {
   fs::path path;
-  explicit scratch(const std::string& name)
+  explicit scratch_dir(const std::string& name)
       : path(fs::temp_directory_path() / ("sinkcore_hard_" + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
-  ~scratch() { fs::remove_all(path); }
+  ~scratch_dir() { fs::remove_all(path); }
   fs::path operator/(const std::string& s) const { return path / s; }
 };
 
@@ -123,7 +123,7 @@ std::vector<int> byte_ids(const std::string& s) {
 }  // namespace
 
 TEST_CASE("malformed inputs give a sinkcore::error naming the problem and the file", "[hardening][errors]") {
-  scratch s("bad");
+  scratch_dir s("bad");
   const fs::path w = tiny_weights();
   // Each case writes its input under `s`, runs one reader and must throw sinkcore::error whose message holds
   // `expect` and the file name `file`.
@@ -311,7 +311,7 @@ TEST_CASE("model inputs out of range are refused", "[hardening][errors]") {
 }
 
 TEST_CASE("BPE accepts empty and non-UTF-8 text and refuses ids outside the vocabulary", "[hardening][bpe]") {
-  scratch s("bpe");
+  scratch_dir s("bpe");
   put(s / "encoder.json", small_vocab_json());
   put(s / "vocab.bpe", "#version: 0.2\nt h\nth e\n");
   const auto tok = io::bpe_tokenizer::load(s.path);
@@ -329,7 +329,7 @@ TEST_CASE("BPE accepts empty and non-UTF-8 text and refuses ids outside the voca
 }
 
 TEST_CASE("a training checkpoint with corrupt metadata does not resume", "[hardening][train]") {
-  scratch s("resume");
+  scratch_dir s("resume");
   std::string text;
   for (int i = 0; i < 200; ++i) text += "12 + 34 = 46; ";
   const auto data = train::split_tail("inline", train::byte_tokens(text), train::byte_vocab_size, 0.2);
@@ -379,7 +379,7 @@ TEST_CASE("fuzzers' regression inputs are handled without a crash", "[hardening]
       ++n;
     }
   };
-  scratch s("regress");
+  scratch_dir s("regress");
   each("fuzz_safetensors", [&](const std::string& b) {
     put(s / "x.safetensors", b);
     const auto f = io::safetensors_file::open(s / "x.safetensors");
@@ -475,7 +475,7 @@ std::map<std::string, std::string> tensor_bytes(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("sinklab: bad files give one error line naming the file and leave no output", "[hardening][cli]") {
-  scratch s("cli");
+  scratch_dir s("cli");
   const fs::path w = tiny_weights();
   rewrite(w, s / "nan.safetensors", [](auto& ts, auto&) {
     for (auto& t : ts)
@@ -519,7 +519,7 @@ TEST_CASE("sinklab: bad files give one error line naming the file and leave no o
 
 TEST_CASE("sinklab train killed with SIGKILL leaves a loadable checkpoint and resumes bit-identically",
           "[hardening][cli][crash]") {
-  scratch s("kill");
+  scratch_dir s("kill");
   const auto args = [&](const fs::path& out) {
     return std::vector<std::string>{"train", "--arch", "tiny", "--corpus", "math", "--steps", "40", "--batch", "2",
                                      "--context", "32", "--checkpoint-interval", "2", "--eval-interval", "10",

@@ -21,6 +21,26 @@ namespace {
 // ---- the independent reference (double, one sequence) ----
 using mat = std::vector<double>;  // row-major
 
+/// ALiBi's slopes as the paper's reference code `get_slopes(n)` computes them: for n a power of two the
+/// geometric sequence start^(1..n), start = 2^(-2^-(log2 n - 3)); otherwise get_slopes(p) for the largest
+/// power of two p < n, then get_slopes(2p)[0::2] up to n slopes.
+inline std::vector<double> alibi_reference_slopes(std::size_t n) {
+  auto power_of_2 = [](std::size_t k) {
+    const double start = std::pow(2.0, -std::pow(2.0, -(std::log2(double(k)) - 3)));
+    std::vector<double> out;
+    for (std::size_t i = 0; i < k; ++i) out.push_back(start * std::pow(start, double(i)));
+    return out;
+  };
+  const double lg = std::log2(double(n));
+  if (lg == std::floor(lg)) return power_of_2(n);
+  const std::size_t p = std::size_t(1) << std::size_t(std::floor(lg));
+  auto out = power_of_2(p);
+  const auto more = alibi_reference_slopes(2 * p);
+  for (std::size_t i = 0; out.size() < n; i += 2) out.push_back(more[i]);
+  return out;
+}
+inline double alibi_reference_slope(std::size_t h, std::size_t n) { return alibi_reference_slopes(n)[h]; }
+
 struct reference_out {
   mat logits;                     // [T, V]
   std::vector<mat> pattern;       // per layer: [H, T, T]
@@ -109,6 +129,8 @@ reference_out reference_forward(const model<A>& m, const std::vector<int>& tok) 
       rope(k);
     }
     mat z(T * d, 0.0), pat(H * T * T, 0.0), slot(H * T, 0.0);
+    // ALiBi (Press et al. 2022): head h adds -m_h (i - j) to the scaled score of query i on key j
+    constexpr bool alibi = std::is_same_v<typename A::positions, positions::alibi>;
     constexpr bool sigmoid = A::attention::is_sigmoid, plus_one = A::attention::plus_one;
     for (std::size_t h = 0; h < H; ++h)
       for (std::size_t i = 0; i < T; ++i) {
@@ -119,7 +141,7 @@ reference_out reference_forward(const model<A>& m, const std::vector<int>& tok) 
           const double* kk = j <= i ? &k[j * d] : ks.data();
           double dot = 0;
           for (std::size_t c = 0; c < dh; ++c) dot += q[i * d + h * dh + c] * kk[h * dh + c];
-          if (j <= i) s[j] = dot / std::sqrt(double(dh));
+          if (j <= i) s[j] = dot / std::sqrt(double(dh)) - alibi_reference_slope(h, H) * double(i - j) * double(alibi);
           else s.push_back(dot / std::sqrt(double(dh)));
         }
         std::vector<double> p(s.size());
@@ -267,6 +289,34 @@ TEST_CASE("removing a component changes the output only where it should", "[forw
     forward(m, wb, tok, 1, T);
     forward(mb, ws, tok, 1, T);
     for (std::size_t i = 0; i < T * base::vocab; ++i) REQUIRE(ws.logits()[i] == Approx(wb.logits()[i]).margin(1e-6));
+  }
+}
+
+TEST_CASE("ALiBi's slopes are the paper's, and its bias moves attention towards near keys", "[forward][alibi]") {
+  // Press et al. 2022, Sec. 3: for 8 heads 1/2, 1/4, ..., 1/256.
+  for (std::size_t h = 0; h < 8; ++h) CHECK(positions::alibi_slope(h, 8) == std::pow(2.0, -double(h + 1)));
+  for (std::size_t H : {1, 2, 4, 6, 12, 16, 25})
+    for (std::size_t h = 0; h < H; ++h) {
+      INFO(H << " heads, head " << h);
+      CHECK_THAT(positions::alibi_slope(h, H), WithinAbs(alibi_reference_slope(h, H), 1e-15));
+    }
+  // With all-zero q and k every score is 0, so softmax weights are exp(-m_h (i - j)) / sum: known exactly.
+  using A = micro<tiny_alibi>;
+  model<A> m(5);
+  for (const auto& s : layout<A>::specs)
+    if (s.what == role::q_weight || s.what == role::k_weight || s.what == role::q_bias || s.what == role::k_bias)
+      std::fill_n(m.data() + s.offset, s.size(), 0.f);
+  workspace<A> ws;
+  const auto tok = random_tokens(12, int(A::vocab), 4);
+  forward(m, ws, tok, 1, 12);
+  for (std::size_t h = 0; h < A::heads; ++h) {
+    const double slope = alibi_reference_slope(h, A::heads);
+    const float* p = ws.pattern(1, 0, h);
+    for (std::size_t i : {3, 11}) {
+      double z = 0;
+      for (std::size_t j = 0; j <= i; ++j) z += std::exp(-slope * double(i - j));
+      for (std::size_t j = 0; j <= i; ++j) CHECK_THAT(p[i * 12 + j], WithinAbs(std::exp(-slope * double(i - j)) / z, 1e-6));
+    }
   }
 }
 
@@ -519,7 +569,7 @@ TEMPLATE_LIST_TEST_CASE("forward matches the double-precision reference", "[forw
   for (std::size_t l = 0; l < A::layers; ++l) {
     CHECK(max_abs_diff(ws.block(l).pattern, ref.pattern[l].data(), A::heads * T * T) <= 1e-5);
     if constexpr (A::extra_slot::has_slot) {
-      CHECK(max_abs_diff(ws.block(l).slot_pattern, ref.slot[l].data(), A::heads * T) <= 1e-5);
+      CHECK(max_abs_diff(ws.slab(act::slot_pattern, int(l)), ref.slot[l].data(), A::heads * T) <= 1e-5);
       double mass = 0;
       for (double x : ref.slot[l]) mass += x;
       CHECK(mass > 1e-3);  // the slot is in use, so the comparison means something
@@ -634,12 +684,14 @@ TEST_CASE("mitigations reduce to each other where the formulas say so", "[forwar
 
 TEST_CASE("mitigations: default slots leave every existing type, name and count alone", "[params][mitigation]") {
   using S = tiny_shape;
-  STATIC_REQUIRE(std::is_same_v<gpt2_tiny, arch<S, positions::learned, query::biased, keys::standard, first_mlp::present>>);
+  STATIC_REQUIRE(std::is_same_v<gpt2_tiny, arch<S, positions::learned, query::biased, keys::standard, first_mlp::present,
+                                                attention::softmax, extra_slot::none>>);
   STATIC_REQUIRE(std::is_same_v<with<tiny_softmax1, attention::softmax>, gpt2_tiny>);
   STATIC_REQUIRE(std::is_same_v<with<tiny_kv_bias, extra_slot::none>, gpt2_tiny>);
   STATIC_REQUIRE(std::is_same_v<tiny_softmax1_kv_bias, with<tiny_kv_bias, attention::softmax_plus_one>>);
-  STATIC_REQUIRE(gpt2_tiny::plain_attention);
-  STATIC_REQUIRE(!tiny_softmax1::plain_attention);
+  STATIC_REQUIRE(gpt2_tiny::attention::plain<gpt2_tiny>);
+  STATIC_REQUIRE(!tiny_softmax1::attention::plain<tiny_softmax1>);
+  STATIC_REQUIRE(!tiny_kv_bias::attention::plain<tiny_kv_bias>);
   constexpr std::size_t d = 128, L = 4, H = 4;
   constexpr std::size_t base = layout<gpt2_tiny>::trainable_parameters;
   STATIC_REQUIRE(layout<tiny_softmax1>::trainable_parameters == base);

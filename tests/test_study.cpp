@@ -302,3 +302,148 @@ TEST_CASE("the mitigation zoo: named, baseline first, registered", "[study][miti
     CHECK(got == n);
   }
 }
+
+TEST_CASE("every zoo a study trains is registered: every sinklab command can load its checkpoints", "[study]") {
+  // Before the fix the tiny-h16 zoo trained by `sinklab dispensability --zoo tiny-h16` was missing from the
+  // registry, so `sinklab forward` refused its checkpoints.
+  auto registered = [](const std::string& n) {
+    std::string got;
+    with_architecture(n, [&](auto t) { got = decltype(t)::type::name(); });
+    return got == n;
+  };
+  for (const auto& n : study::zoo_names<tiny_zoo>()) CHECK(registered(n));
+  for (const auto& n : study::zoo_names<tiny_h16_zoo>()) CHECK(registered(n));
+  for (const auto& n : study::zoo_names<mitigation_zoo>()) CHECK(registered(n));
+  CHECK(registered("tiny.alibi"));
+  CHECK(registered("tiny-h16.no-kbias"));
+}
+
+TEST_CASE("a GPT-2 config is written only for architectures Hugging Face computes identically", "[io][checkpoint]") {
+  // Every slot must hold GPT-2's own component; before the fix only 4 of 6 slots were checked, so
+  // softmax + 1, sigmoid attention, a sink token or a key-value bias got a plain GPT-2 config.
+  hana::for_each(all_architectures, [](auto t) {
+    using A = typename decltype(t)::type;
+    INFO(A::name());
+    CHECK(io::hf_gpt2_compatible<A> == std::is_same_v<A, architecture<typename A::shape>>);
+  });
+  STATIC_REQUIRE(io::hf_gpt2_compatible<gpt2_small>);
+  STATIC_REQUIRE(io::hf_gpt2_compatible<gpt2_tiny>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_softmax1>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_sigmoid>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_sink_token>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_kv_bias>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_alibi>);
+  STATIC_REQUIRE_FALSE(io::hf_gpt2_compatible<tiny_no_kbias>);
+}
+
+namespace {
+/// Every <line ...> of an SVG with its attributes.
+std::vector<std::map<std::string, std::string>> svg_lines(const std::string& svg) {
+  std::vector<std::map<std::string, std::string>> out;
+  for (std::size_t p = svg.find("<line "); p != std::string::npos; p = svg.find("<line ", p + 1)) {
+    const std::string e = svg.substr(p, svg.find("/>", p) - p);
+    std::map<std::string, std::string> a;
+    for (std::size_t q = e.find("=\""); q != std::string::npos; q = e.find("=\"", q + 1)) {
+      const std::size_t k = e.rfind(' ', q) + 1;
+      a[e.substr(k, q - k)] = e.substr(q + 2, e.find('"', q + 2) - q - 2);
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the metric figure: intervals stay within [0, 1], long labels are tilted, not overlapped", "[study][report]") {
+  // Before the fix the bars showed mean ± 2 SE, so a small mean with seeds that disagree reached below 0.
+  const auto b = study::micro_budget();
+  std::vector<study::variant_summary> vs;
+  const char* names[] = {"tiny", "tiny.rotary.no-qbias.frozen-keys", "tiny.low-rank-keys-8", "tiny.normalized-keys",
+                         "tiny.no-first-mlp", "tiny.frozen-keys", "tiny.no-kbias", "tiny.alibi", "tiny.nope",
+                         "tiny.rotary", "tiny.no-qbias", "tiny.sink-token.sigmoid-fixed"};
+  for (std::size_t i = 0; i < 12; ++i) {
+    study::variant_summary v;
+    v.variant = names[i];
+    v.regime = "bos";
+    v.chance = 0.034;
+    v.metric = {3, i % 2 ? 0.01 : 0.9, 0.2, 0.3};  // n, mean, sd, se: 0.01 - 0.6 < 0 and 0.9 + 0.6 > 1
+    v.runs.resize(3);
+    vs.push_back(v);
+  }
+  const auto c = study::make_report_context(vs, b, "backcopy", {"backcopy"}, "t");
+  const std::string svg = study::metric_figure(vs, c, "bos");
+  double axis = -1;
+  for (const auto& l : svg_lines(svg))
+    if (l.at("stroke") == "#333" && l.at("y1") == l.at("y2") && std::stod(l.at("x1")) == 70) axis = std::stod(l.at("y1"));
+  REQUIRE(axis > 0);
+  std::size_t intervals = 0;
+  double top = 1e9;
+  for (const auto& l : svg_lines(svg))
+    if (l.count("class") && l.at("class") == "interval") {
+      ++intervals;
+      CHECK(std::max(std::stod(l.at("y1")), std::stod(l.at("y2"))) <= axis + 1e-6);  // never below 0
+      top = std::min({top, std::stod(l.at("y1")), std::stod(l.at("y2"))});
+    }
+  CHECK(intervals == 12);
+  CHECK(top >= 40 - 1e-6);  // nor above the top of the plot (1.0 at most)
+  // 12 labels of up to 32 characters on 960 px: tilted, each with its own rotation
+  std::size_t tilted = 0;
+  for (const auto* n : names) {
+    const std::string short_name = std::string(n).find('.') == std::string::npos ? "baseline" : std::string(n).substr(5);
+    const auto at = svg.find(">" + short_name + "</text>");
+    REQUIRE(at != std::string::npos);
+    tilted += svg.rfind("rotate(-40", at) > svg.rfind("<text", at);
+  }
+  CHECK(tilted == 12);
+  // three short labels stay horizontal
+  vs.resize(3);
+  vs[1].variant = "tiny.nope";
+  vs[2].variant = "tiny.alibi";
+  const auto c3 = study::make_report_context(vs, b, "backcopy", {"backcopy"}, "t");
+  CHECK(study::metric_figure(vs, c3, "bos").find("rotate(-40") == std::string::npos);
+}
+
+TEST_CASE("a run's result round-trips through JSON, field by field", "[study]") {
+  study::run_result r;
+  r.variant = "tiny.alibi";
+  r.regime = "bos";
+  r.seed = 3;
+  r.steps = 120;
+  r.tokens = 122880;
+  r.layers = 4;
+  r.heads = 4;
+  r.context = 64;
+  r.metric_length = 40;
+  r.sink_length = 64;
+  r.chance = 0.034;
+  r.bos_metric = 0.25;
+  r.mass_null = std::nan("");
+  r.loss = {{"nl", 1.5}, {"backcopy", 1.2}};
+  r.bos_by_corpus = {{"nl", 0.1}};
+  r.by_layer = {0.1, 0.2, 0.3, 0.4};
+  r.curve = {{0, 0, 0.03, 0.03, 0.02, 5.5}, {60, 61440, 0.1, 0.2, 0.3, 2.0}};
+  r.interventions = {{"a", "baseline", true, "", 0.25, 0.5, 1.2}, {"c", "remove first PE", false, "needs-learned-positions", 0, 0, 0}};
+  r.circuit = {{"applies", false}};
+  r.train_seconds = 12.5;
+  const auto j = study::to_json(r);
+  const auto back = study::run_result_from_json(j);
+  CHECK(study::to_json(back).dump() == j.dump());  // dumps: NaN (mass_null) compares unequal to itself
+  CHECK(std::isnan(back.mass_null));
+  CHECK(back.curve.size() == 2);
+  CHECK(back.interventions[1].reason == "needs-learned-positions");
+  // results.json's seeds hold a subset; runs.csv's row has a column per corpus
+  const auto seeds = study::to_json(r, study::in_seeds_json);
+  CHECK(seeds.contains("bos_by_corpus"));
+  CHECK(!seeds.contains("curve"));
+  CHECK(!seeds.contains("variant"));
+  const auto header = study::runs_csv_header({"backcopy", "nl"});
+  const auto row = study::runs_csv_row(r, {"backcopy", "nl"});
+  REQUIRE(header.size() == row.size());
+  const auto col = [&](const std::string& name) { return row[std::size_t(std::find(header.begin(), header.end(), name) - header.begin())]; };
+  CHECK(col("loss_backcopy") == "1.200000");
+  CHECK(col("bos_metric_nl") == "0.100000");
+  CHECK(col("bos_metric_backcopy").empty());
+  CHECK(col("train_seconds") == "12.5");
+  CHECK(header.front() == "variant");
+  CHECK(header.back() == "train_seconds");
+}
+

@@ -39,7 +39,8 @@ using micro_mitigations = decltype(std::tuple_cat(
     std::declval<to_micro<mitigation_variants::tuple>::type>(),
     std::declval<std::tuple<micro<with<tiny_sink_token, keys::normalized>>, micro<with<tiny_sink_token, keys::low_rank<8>>>,
                             micro<with<tiny_sink_token, keys::frozen_random>>, micro<with<tiny_sigmoid, extra_slot::sink_token>>,
-                            micro<with<tiny_rotary, extra_slot::sink_token>>, micro<with<tiny_sigmoid_fixed, extra_slot::key_value_bias>>>>()));
+                            micro<with<tiny_rotary, extra_slot::sink_token>>, micro<with<tiny_sigmoid_fixed, extra_slot::key_value_bias>>,
+                            micro<with<tiny_alibi, extra_slot::sink_token>>, micro<with<tiny_alibi, attention::sigmoid<>>>>>()));
 
 /// Random weights larger than GPT-2's init (matrices U(+-1.5/sqrt(rows)), vectors U(+-vector_scale),
 /// gains around 1), so attention patterns are far from uniform and every term matters. Frozen tensors

@@ -1,5 +1,5 @@
 
-// sinklab forward / generate / tokenize / detokenize.
+// sinklab forward / generate / tokenize / detokenize. The per-architecture work is works_train.hpp's.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "works.hpp"
 
 namespace sinklab {
 
@@ -21,11 +22,7 @@ void register_generate(CLI::App& app);
 
 void register_forward(CLI::App& app) {
   register_generate(app);
-  static struct {
-    std::string weights, tokens, text, vocab_dir, out;
-    bool cache = false;
-    int threads = 0;
-  } c;
+  static forward_cli c;
   auto* cmd = app.add_subcommand("forward", "Forward pass of one sequence: DIR/logits.npy [T, vocab], DIR/attn.npy [layers, heads, T, T]");
   cmd->add_option("--weights", c.weights, "safetensors file (Hugging Face GPT-2 or sinklab)")->required();
   auto* tok = cmd->add_option("--tokens", c.tokens, "token ids, comma-separated");
@@ -41,49 +38,13 @@ void register_forward(CLI::App& app) {
     if (tok->count() == 0 && txt->count() == 0) throw error("forward: give --tokens or --text");
     const auto tokens = input_tokens(c.tokens, c.text, c.vocab_dir);
     if (tokens.empty()) throw error("forward: the input has no tokens");
-    with_architecture(io::detect_architecture(c.weights), [&](auto t) {
-      using A = typename decltype(t)::type;
-      const auto m = io::load_weights<A>(c.weights);
-      const std::size_t T = tokens.size();
-      workspace<A> ws;
-      forward(m, ws, tokens, 1, T);
-      make_output_dir(c.out);
-      const std::filesystem::path dir(c.out);
-      io::write_npy(dir / "logits.npy", std::vector<std::size_t>{T, A::vocab}, ws.logits());
-      std::vector<float> attn(A::layers * A::heads * T * T);
-      for (std::size_t l = 0; l < A::layers; ++l)
-        std::copy_n(ws.block(l).pattern, A::heads * T * T, attn.data() + l * A::heads * T * T);
-      io::write_npy(dir / "attn.npy", std::vector<std::size_t>{A::layers, A::heads, T, T}, attn.data());
-      if (c.cache) io::save_activation_cache(dir / "cache.safetensors", ws);
-      std::printf("%s: %zu tokens; wrote %s and %s\n", A::name().c_str(), T, (dir / "logits.npy").c_str(),
-                  (dir / "attn.npy").c_str());
-    });
+    forward_work::args a{c, tokens};
+    for_architecture<forward_work>(io::detect_architecture(c.weights), a);
   });
 }
 
-/// The next token after the last row of `logits` ([vocab]): the first maximum (greedy, as torch.argmax), or with
-/// temperature > 0 a sample from softmax(logits / temperature) over the top_k largest (all when top_k is 0).
-inline int next_token(const float* logits, std::size_t vocab, float temperature, std::size_t top_k, std::mt19937_64& rng) {
-  if (temperature <= 0.f) return int(std::max_element(logits, logits + vocab) - logits);
-  std::vector<int> ids(vocab);
-  std::iota(ids.begin(), ids.end(), 0);
-  const std::size_t k = top_k == 0 ? vocab : std::min(top_k, vocab);
-  std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(k), ids.end(),
-                    [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
-  std::vector<double> w(k);
-  for (std::size_t i = 0; i < k; ++i) w[i] = std::exp((double(logits[ids[i]]) - double(logits[ids[0]])) / temperature);
-  std::discrete_distribution<std::size_t> pick(w.begin(), w.end());
-  return ids[pick(rng)];
-}
-
 void register_generate(CLI::App& app) {
-  static struct {
-    std::string weights, tokens, text, vocab_dir;
-    std::size_t max_length = 20, top_k = 0;
-    float temperature = 0.f;
-    std::uint64_t seed = 1;
-    int threads = 0;
-  } c;
+  static generate_cli c;
   auto* cmd = app.add_subcommand(
       "generate", "Continue a sequence (greedy by default, like transformers' generate(do_sample=False)); prints "
                   "the ids, prompt included, then the text");
@@ -107,26 +68,10 @@ void register_generate(CLI::App& app) {
     if (tok->count() == 0 && txt->count() == 0) throw error("generate: give --tokens or --text");
     auto tokens = input_tokens(c.tokens, c.text, c.vocab_dir);
     if (tokens.empty()) throw error("generate: the prompt has no tokens");
-    std::mt19937_64 rng(c.seed);
-    std::string text;
-    with_architecture(io::detect_architecture(c.weights), [&](auto t) {
-      using A = typename decltype(t)::type;
-      if (c.max_length > A::context)
-        throw error("generate: --max-length " + std::to_string(c.max_length) + " exceeds " + A::name() + "'s context of " +
-                    std::to_string(A::context));
-      const auto m = io::load_weights<A>(c.weights);
-      workspace<A> ws;  // forward() refuses prompt ids outside the vocabulary, naming the architecture
-      while (tokens.size() < c.max_length) {
-        const std::size_t T = tokens.size();
-        forward(m, ws, tokens, 1, T);
-        tokens.push_back(next_token(ws.logits() + (T - 1) * A::vocab, A::vocab, c.temperature, c.top_k, rng));
-      }
-      if (!c.vocab_dir.empty()) {
-        text = io::bpe_tokenizer::load(c.vocab_dir).decode(tokens);
-      } else if (A::vocab == 256) {
-        for (int id : tokens) text += char(id);
-      }
-    });
+    generate_work::args a{c, std::move(tokens), std::mt19937_64(c.seed)};
+    for_architecture<generate_work>(io::detect_architecture(c.weights), a);
+    tokens = std::move(a.tokens);
+    const std::string& text = a.text;
     for (std::size_t i = 0; i < tokens.size(); ++i) std::printf("%s%d", i ? " " : "", tokens[i]);
     std::printf("\n");
     if (!text.empty()) {

@@ -5,37 +5,12 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "works.hpp"
 
 namespace sinklab {
 
-struct inspect_options {
-  std::string arch = "all";
-  std::uint64_t seed = 1;
-  std::size_t batch = 4;
-  std::size_t length = 128;
-  int threads = 0;
-};
-
-template <class A>
-void inspect_one(const inspect_options& o) {
-  const std::size_t T = std::min(o.length, A::context);
-  const auto bytes = byte_tokens(embedded_text);
-  std::vector<int> tokens(o.batch * T);
-  // Sequence b is the text from offset 37*b (wrapping): different windows, as in training.
-  for (std::size_t b = 0; b < o.batch; ++b)
-    for (std::size_t t = 0; t < T; ++t) tokens[b * T + t] = bytes[(37 * b + t) % bytes.size()] % int(A::vocab);
-  const sinkcore::model<A> m(o.seed);
-  sinkcore::workspace<A> ws;
-  const double loss = sinkcore::forward_loss(m, ws, tokens, o.batch, T);
-  const auto bos = sinkcore::bos_attention_by_layer(ws);
-  std::printf("%-36s %10s  %.4f  %.4f ", A::name().c_str(), thousands(sinkcore::layout<A>::trainable_parameters).c_str(),
-              loss, std::log(double(A::vocab)));
-  for (double v : bos) std::printf(" %.4f", v);
-  std::printf("\n");
-}
-
 void register_inspect(CLI::App& app) {
-  static inspect_options o;
+  static inspect_cli o;
   auto* cmd = app.add_subcommand(
       "inspect",
       "Forward pass of freshly initialised models on embedded text: loss and per-layer attention to position 0");
@@ -56,9 +31,13 @@ void register_inspect(CLI::App& app) {
                 o.length, sinkcore::bos_attention_chance(o.length));
     std::printf("%-36s %10s  %-6s  %-6s  %s\n", "architecture", "params", "loss", "ln(V)", "BOS attention, layer 0..L-1");
     if (o.arch == "all") {
-      sinkcore::hana::for_each(sinkcore::tiny_zoo::types, [](auto t) { inspect_one<typename decltype(t)::type>(o); });
+      for (const auto& name : sinkcore::study::zoo_names<sinkcore::tiny_zoo>()) {
+        inspect_work::args a{o};
+        for_architecture<inspect_work>(name, a);
+      }
     } else {
-      sinkcore::with_architecture(o.arch, [](auto t) { inspect_one<typename decltype(t)::type>(o); });
+      inspect_work::args a{o};
+      for_architecture<inspect_work>(o.arch, a);
     }
   });
 }

@@ -9,22 +9,28 @@
 
 #include "commands.hpp"
 #include "study_cli.hpp"
+#include "works.hpp"
 
 namespace sinklab {
 
 void register_mitigations(CLI::App& app) {
   static study_cli c = study_cli::with_out("mitigations");
+  static std::string zoo = "tiny";
   auto* cmd = app.add_subcommand(
       "mitigations",
       "Train the baseline and every sink mitigation (softmax + 1, sigmoid attention, sink token, key-value bias; alone "
       "and with the paper's ablations) from scratch, several seeds; report where the attention went and the loss cost");
   add_study_options(cmd, c, "quick | standard | full | micro (as for dispensability)");
+  cmd->add_option("--zoo", zoo, "tiny (the 12 variants on the tiny shape) | tiny-512 (the same at context 512)")
+      ->check(CLI::IsMember({"tiny", "tiny-512"}))
+      ->capture_default_str();
   cmd->callback([] {
     namespace study = sinkcore::study;
     study::study_options o;
     o.title = "Mitigation study";
     run_study_command("mitigations", c, o, [](const study::study_options& so) {
-      return study::run_study<sinkcore::mitigation_zoo>(so);
+      if (zoo == "tiny-512") return study::run_study<sinkcore::mitigation_zoo_on_shape<sinkcore::tiny_512_shape>>(so, study_runner());
+      return study::run_study<sinkcore::mitigation_zoo>(so, study_runner());
     }, [](const auto& vs) {
       for (const auto& v : vs)
         std::printf("%-30s %-5s pos0 %.4f ± %.4f  rest %.3f  slot %.3f  nothing %.3f  entropy %.3f  Sink_1^0.3 %.3f  %s\n",

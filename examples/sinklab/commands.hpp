@@ -12,4 +12,5 @@ void register_tokenize(CLI::App& app);
 void register_circuit(CLI::App& app);
 void register_dispensability(CLI::App& app);
 void register_mitigations(CLI::App& app);
+void register_corpus(CLI::App& app);
 }  // namespace sinklab

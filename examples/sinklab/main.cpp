@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   sinklab::register_circuit(app);
   sinklab::register_dispensability(app);
   sinklab::register_mitigations(app);
+  sinklab::register_corpus(app);
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
     bool found = false;

@@ -23,6 +23,7 @@ struct study_cli {
   std::size_t seeds = 0, steps = 0, batch = 0, context = 0;
   float lr = 0, weight_decay = -1;
   std::string corpus;
+  std::string cache = sinkcore::train::prose::default_cache().string();
   std::vector<std::string> variants, regimes{"gpt2", "bos"};
   std::size_t jobs = 0;
   int threads = 1;
@@ -46,7 +47,8 @@ inline void add_study_options(CLI::App* cmd, study_cli& c, const std::string& bu
   cmd->add_option("--context", c.context, "override the budget's training context")->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--lr", c.lr, "override the budget's peak learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--weight-decay", c.weight_decay, "override the budget's weight decay")->check(CLI::Range(0.0, 10.0));
-  cmd->add_option("--corpus", c.corpus, "override the training corpus (nl | math | code | mix | recall | unigram | backcopy | a+b+..., e.g. mix+recall | FILE)");
+  cmd->add_option("--corpus", c.corpus, "override the training corpus (nl | math | code | mix | prose | recall | unigram | backcopy | a+b+..., e.g. mix+recall | FILE)");
+  cmd->add_option("--cache", c.cache, "where `sinklab corpus build` put the prose corpus")->capture_default_str();
   cmd->add_option("--variants", c.variants, "only these architectures (see `sinklab archs`), comma-separated")
       ->delimiter(',');
   cmd->add_option("--regimes", c.regimes, "gpt2 and/or bos, comma-separated")
@@ -77,6 +79,7 @@ void run_study_command(const std::string& name, const study_cli& c, sinkcore::st
   if (c.lr > 0) o.plan.lr = c.lr;
   if (c.weight_decay >= 0) o.plan.weight_decay = c.weight_decay;
   if (!c.corpus.empty()) o.plan.train_corpus = c.corpus;
+  o.corpora.cache = c.cache;
   o.out = c.out;
   o.variants = c.variants;
   o.regimes.clear();

@@ -8,140 +8,191 @@
 ///   using no_qbias = with<base, query::unbiased>;          // same type as architecture<tiny_shape, query::unbiased>
 ///   static_assert(std::is_same_v<no_qbias, architecture<tiny_shape, query::unbiased>>);
 ///
-/// Every architecture is normalised to `arch<Shape, Positions, Query, Keys, FirstMlp, Attention, ExtraSlot>`
-/// (the last two default to softmax and no extra slot, so `arch<S, P, Q, K, F>` names the same type), so
-/// the same model spelled two ways is the same C++ type.
+/// Every architecture is normalised to `arch<Shape, C...>` with one component per slot in `slot_list`
+/// order, so the same model spelled two ways is the same C++ type. `slot_list` is the one place the slots
+/// are listed: `with`, `name()`, the static checks below and the `architecture_type` concept fold over it,
+/// and so does io::hf_gpt2_compatible. Adding a slot is its header (tag, default, concept; slots.hpp),
+/// one entry here, and the steps the forward and backward passes call (model/forward.hpp, backward.hpp).
 #include <string>
 #include <type_traits>
+
+#include <boost/hana.hpp>
 
 #include "components/attention.hpp"
 #include "components/extra_slot.hpp"
 #include "components/first_mlp.hpp"
 #include "components/keys.hpp"
+#include "components/mlp.hpp"
 #include "components/positions.hpp"
 #include "components/query.hpp"
 #include "components/slots.hpp"
+#include "model/activation_spec.hpp"
 #include "model/param_spec.hpp"
 #include "shape.hpp"
 
 namespace sinkcore {
 
-template <class Shape, class Positions, class Query, class Keys, class FirstMlp,
-          class Attention = sinkcore::attention::softmax, class ExtraSlot = sinkcore::extra_slot::none>
-struct arch {
-  using shape = Shape;
-  using positions = Positions;
-  using query = Query;
-  using keys = Keys;
-  using first_mlp = FirstMlp;
-  using attention = Attention;
-  using extra_slot = ExtraSlot;
+namespace hana = boost::hana;
 
-  /// The plain GPT-2 attention (softmax, no extra slot): the forward and backward passes use the causal
-  /// softmax kernels directly, exactly as before the mitigations existed.
-  static constexpr bool plain_attention =
-      std::is_same_v<Attention, sinkcore::attention::softmax> && !ExtraSlot::has_slot;
+/// The slots of a block, in the order of arch's parameters.
+inline constexpr auto slot_list = hana::tuple_t<slots::positions, slots::query, slots::keys, slots::first_mlp,
+                                                 slots::attention, slots::extra_slot>;
+
+namespace detail {
+/// The component of `Slot` among Cs (its default if none).
+template <class Slot, class... Cs>
+struct pick {
+  using type = typename Slot::default_component;
+};
+template <class Slot, class C, class... Cs>
+struct pick<Slot, C, Cs...> {
+  using type = std::conditional_t<std::is_same_v<typename C::slot, Slot>, C, typename pick<Slot, Cs...>::type>;
+};
+template <class Slot, class... Cs>
+constexpr int count_slot = (0 + ... + int(std::is_same_v<typename Cs::slot, Slot>));
+
+/// arch<Shape, (the component of each slot in slot_list)...>.
+template <template <class...> class Arch, class Shape, class... Cs>
+struct normalise {
+  static constexpr auto compute() {
+    return hana::unpack(slot_list, [](auto... s) {
+      return hana::type_c<Arch<Shape, typename pick<typename decltype(s)::type, Cs...>::type...>>;
+    });
+  }
+  using type = typename decltype(compute())::type;
+};
+template <template <class...> class Arch, class Shape, class... Cs>
+using normalised = typename normalise<Arch, Shape, Cs...>::type;
+}  // namespace detail
+
+template <class Shape, class... Components>
+struct arch {
+  static_assert(sizeof...(Components) == hana::length(slot_list), "sinkcore::arch: one component per slot");
+  using shape = Shape;
+  /// The component filling Slot.
+  template <class Slot>
+  using in_slot = typename detail::pick<Slot, Components...>::type;
+  // Named access to the slots (conveniences; everything generic folds over slot_list).
+  using positions = in_slot<slots::positions>;
+  using query = in_slot<slots::query>;
+  using keys = in_slot<slots::keys>;
+  using first_mlp = in_slot<slots::first_mlp>;
+  using attention = in_slot<slots::attention>;
+  using extra_slot = in_slot<slots::extra_slot>;
+  using mlp = sinkcore::mlp::gpt2;  ///< the MLP of every block that has one
 
   static constexpr std::size_t layers = Shape::layers, d_model = Shape::d_model, heads = Shape::heads,
                                d_head = Shape::d_head, d_mlp = Shape::d_mlp, context = Shape::context,
                                vocab = Shape::vocab;
 
   /// Does block `l` have an MLP?
-  static constexpr bool has_mlp(std::size_t l) { return l > 0 || FirstMlp::has_mlp0; }
+  static constexpr bool has_mlp(std::size_t l) { return l > 0 || first_mlp::has_mlp0; }
 
   /// The same components on another shape (e.g. a micro shape for tests).
   template <class OtherShape>
-  using with_shape = arch<OtherShape, Positions, Query, Keys, FirstMlp, Attention, ExtraSlot>;
+  using with_shape = arch<OtherShape, Components...>;
 
   /// Replace the component of C's slot.
   template <component C>
-  using with = arch<Shape,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::positions>, C, Positions>,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::query>, C, Query>,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::keys>, C, Keys>,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::first_mlp>, C, FirstMlp>,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::attention>, C, Attention>,
-                    std::conditional_t<std::is_same_v<typename C::slot, slots::extra_slot>, C, ExtraSlot>>;
+  using with = detail::normalised<sinkcore::arch, Shape, C, Components...>;
 
   /// Visit every parameter tensor in buffer order: model-wide tensors, then block 0, 1, ...
   /// (the order of Hugging Face GPT-2's state dict).
   static constexpr void declare(auto&& add) {
     constexpr std::size_t d = d_model;
     add(param_spec{role::wte, -1, vocab, d, true, false, init_kind::normal});
-    Positions::template declare<Shape>(add, -1);
+    positions::template declare<Shape>(add, -1);
     for (int l = 0; l < int(layers); ++l) {
       add(gain(role::ln_1_weight, l, d));
       add(bias(role::ln_1_bias, l, d));
-      Query::template declare<Shape>(add, l);
-      Keys::template declare<Shape>(add, l);
+      query::template declare<Shape>(add, l);
+      keys::template declare<Shape>(add, l);
       add(matrix(role::v_weight, l, d, d));
       add(bias(role::v_bias, l, d));
       add(matrix(role::attn_proj_weight, l, d, d, init_kind::normal_residual));
       add(bias(role::attn_proj_bias, l, d));
-      Attention::template declare<Shape>(add, l);
-      ExtraSlot::template declare<Shape>(add, l);
-      if (has_mlp(std::size_t(l))) {
-        add(gain(role::ln_2_weight, l, d));
-        add(bias(role::ln_2_bias, l, d));
-        add(matrix(role::mlp_fc_weight, l, d, d_mlp));
-        add(bias(role::mlp_fc_bias, l, d_mlp));
-        add(matrix(role::mlp_proj_weight, l, d_mlp, d, init_kind::normal_residual));
-        add(bias(role::mlp_proj_bias, l, d));
-      }
+      attention::template declare<Shape>(add, l);
+      extra_slot::template declare<Shape>(add, l);
+      if (has_mlp(std::size_t(l))) mlp::template declare<Shape>(add, l);
     }
     add(gain(role::ln_f_weight, -1, d));
     add(bias(role::ln_f_bias, -1, d));
   }
 
+  /// Visit every activation slab of a forward pass and the backward pass's scratch: the model's own
+  /// (embedding, per block ln_1 .. resid_mid, ln_f, logits) and what each component declares
+  /// (model/activation_spec.hpp). The residual stream entering block l + 1 is the one leaving block l.
+  static constexpr void declare_activations(auto&& add) {
+    constexpr std::size_t d = d_model;
+    add(per_token(act::embed, -1, d));
+    add(per_token(act::resid_pre, 0, d));
+    for (int l = -1; l < int(layers); ++l) {
+      if (l >= 0) {
+        if (l > 0) add(activation_spec{act::resid_pre, l, extent::tokens, d, phase::forward, act::resid_post, l - 1});
+        add(per_token(act::ln1, l, d));
+        add(per_token(act::ln1_mean, l, 1));
+        add(per_token(act::ln1_rstd, l, 1));
+        add(per_token(act::q, l, d));
+        add(per_token(act::k, l, d));
+        add(per_token(act::v, l, d));
+        add(activation_spec{act::pattern, l, extent::head_squares, 0});
+        add(per_token(act::z, l, d));
+        add(per_token(act::attn_out, l, d));
+        add(per_token(act::resid_mid, l, d));
+      }
+      // components: per block (l >= 0) and model-wide / backward scratch (l = -1)
+      hana::for_each(slot_list, [&](auto s) {
+        using C = in_slot<typename decltype(s)::type>;
+        C::template activations<arch>(add, l);
+      });
+      if (l >= 0) {
+        if (has_mlp(std::size_t(l))) mlp::template activations<arch>(add, l);
+        else add(activation_spec{act::resid_post, l, extent::tokens, d, phase::forward, act::resid_mid, l});
+      }
+    }
+    add(per_token(act::ln_f, -1, d));
+    add(per_token(act::ln_f_mean, -1, 1));
+    add(per_token(act::ln_f_rstd, -1, 1));
+    add(per_token(act::logits, -1, vocab));
+    // backward scratch, shared by every block
+    add(scratch(act::d_logits, extent::tokens, vocab));
+    for (act a : {act::d_resid, act::d_ln, act::d_q, act::d_k, act::d_v, act::d_z}) add(scratch(a, extent::tokens, d));
+    if (has_mlp(0) || layers > 1) mlp::template scratch<arch>(add);
+    add(scratch(act::d_pattern, extent::head_squares, 0));
+  }
+
   /// e.g. "tiny", "tiny.no-qbias", "gpt2-small.rotary.frozen-keys": the shape's name, then the name of
-  /// every component that differs from GPT-2's.
+  /// every component that differs from its slot's default, in slot order.
   static std::string name() {
     std::string s(Shape::name);
-    auto add = [&]<class C, class Default>() {
-      if constexpr (!std::is_same_v<C, Default>) (s += '.') += C::name;
-    };
-    add.template operator()<Positions, sinkcore::positions::learned>();
-    add.template operator()<Query, sinkcore::query::biased>();
-    add.template operator()<Keys, sinkcore::keys::standard>();
-    add.template operator()<FirstMlp, sinkcore::first_mlp::present>();
-    add.template operator()<Attention, sinkcore::attention::softmax>();
-    add.template operator()<ExtraSlot, sinkcore::extra_slot::none>();
+    hana::for_each(slot_list, [&](auto slot) {
+      using Slot = typename decltype(slot)::type;
+      using C = in_slot<Slot>;
+      if constexpr (!std::is_same_v<C, typename Slot::default_component>) (s += '.') += C::name;
+    });
     return s;
   }
 };
 
 namespace detail {
-template <class Slot, class... Cs>
-constexpr int count_slot = (0 + ... + int(std::is_same_v<typename Cs::slot, Slot>));
-
-template <class Slot, class Default, class... Cs>
-struct pick { using type = Default; };
-template <class Slot, class Default, class C, class... Cs>
-struct pick<Slot, Default, C, Cs...> {
-  using type = std::conditional_t<std::is_same_v<typename C::slot, Slot>, C,
-                                  typename pick<Slot, Default, Cs...>::type>;
-};
-
 template <class Shape, class... Cs>
 struct make_arch {
   static_assert((component<Cs> && ...),
                 "sinkcore::architecture: every argument after the shape must be a component "
-                "(a type with `using slot` and a `name`, e.g. query::unbiased)");
-  static_assert(((count_slot<slots::positions, Cs...> <= 1) && (count_slot<slots::query, Cs...> <= 1) &&
-                 (count_slot<slots::keys, Cs...> <= 1) && (count_slot<slots::first_mlp, Cs...> <= 1) &&
-                 (count_slot<slots::attention, Cs...> <= 1) && (count_slot<slots::extra_slot, Cs...> <= 1)),
+                "(a type with `using slot`, a `name` and `hf_gpt2_layout`, e.g. query::unbiased)");
+  static_assert(hana::all_of(slot_list, [](auto s) { return hana::bool_c<(count_slot<typename decltype(s)::type, Cs...> <= 1)>; }),
                 "sinkcore::architecture: two components fill the same slot (e.g. two key "
                 "parametrisations); use with<Arch, C> to replace one");
-  static_assert(((count_slot<slots::positions, Cs> + count_slot<slots::query, Cs> + count_slot<slots::keys, Cs> +
-                  count_slot<slots::first_mlp, Cs> + count_slot<slots::attention, Cs> +
-                  count_slot<slots::extra_slot, Cs> == 1) && ...),
+  static_assert(((hana::count_if(slot_list, [](auto s) {
+                   return hana::bool_c<std::is_same_v<typename Cs::slot, typename decltype(s)::type>>;
+                 }) == hana::size_c<1>) && ...),
                 "sinkcore::architecture: a component names a slot this architecture does not have");
-  using type = arch<Shape, typename pick<slots::positions, positions::learned, Cs...>::type,
-                    typename pick<slots::query, query::biased, Cs...>::type,
-                    typename pick<slots::keys, keys::standard, Cs...>::type,
-                    typename pick<slots::first_mlp, first_mlp::present, Cs...>::type,
-                    typename pick<slots::attention, attention::softmax, Cs...>::type,
-                    typename pick<slots::extra_slot, extra_slot::none, Cs...>::type>;
+  static_assert(hana::all_of(slot_list, [](auto s) {
+                  using Slot = typename decltype(s)::type;
+                  return hana::bool_c<Slot::template accepts<typename pick<Slot, Cs...>::type>>;
+                }),
+                "sinkcore::architecture: a component does not satisfy its slot's concept (see the slot's header)");
+  using type = normalised<arch, Shape, Cs...>;
 };
 }  // namespace detail
 
@@ -154,18 +205,22 @@ using architecture = typename detail::make_arch<Shape, Components...>::type;
 template <class Arch, class C>
 using with = typename Arch::template with<C>;
 
-/// Any instantiation of arch<...>.
+namespace detail {
+template <class A>
+constexpr bool components_accepted() {
+  return hana::all_of(slot_list, [](auto s) {
+    using Slot = typename decltype(s)::type;
+    return hana::bool_c<Slot::template accepts<typename A::template in_slot<Slot>>>;
+  });
+}
+}  // namespace detail
+
+/// Any instantiation of arch<...>: a shape and, for every slot, a component its slot accepts.
 template <class A>
 concept architecture_type = requires {
   typename A::shape;
-  typename A::positions;
-  typename A::query;
-  typename A::keys;
-  typename A::first_mlp;
-  typename A::attention;
-  typename A::extra_slot;
   { A::name() } -> std::convertible_to<std::string>;
-};
+} && detail::components_accepted<A>();
 
 // GPT-2 family and the tiny default.
 using gpt2_small = architecture<gpt2_small_shape>;

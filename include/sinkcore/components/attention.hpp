@@ -11,9 +11,17 @@
 ///                       "Theory, analysis, and best practices for sigmoid self-attention"), with a per-head
 ///                       bias b_h initialised to -log(context) (their recommendation b = -log n), trained
 ///                       (Learnable) or fixed at that value. Rows do not sum to 1.
-/// Each component normalises one (sequence, head) block of scores in place (forward_rows) and gives the
-/// gradient with respect to the scores (backward_rows); softmax without an extra slot never reaches them:
-/// the forward and backward passes call the plain causal-softmax kernels for it (zero cost where unused).
+///
+/// ## The contract of an attention component (concept `attention_component`)
+///   forward(b, h, S, slot)           one (sequence, head) block of raw scores S (T x T, q . k unscaled) becomes
+///                                    weights in place, masked entries exactly 0; `slot`: the extra slot's
+///                                    scaled logit per query on input, its weight on output (null without one)
+///   backward(b, bh, P, dP, slot, dslot)  dP (d loss / d weights) becomes d loss / d raw scores in place
+///   accumulate(b)                    after every (sequence, head): the parameter gradients it collected
+///   `is_sigmoid`, `plus_one`         what the analysis reads (rows need not sum to 1; mass on "nothing")
+/// Worked example: softmax in an architecture without an extra slot is GPT-2's; its forward and backward
+/// are the causal-softmax kernels themselves (kernels/softmax.hpp), so the default costs nothing more;
+/// with a slot, or for softmax + 1 and sigmoid, forward_rows / backward_rows below do the work.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -21,6 +29,7 @@
 #include <string_view>
 
 #include "../kernels/softmax.hpp"
+#include "../model/activation_spec.hpp"
 #include "../model/param_spec.hpp"
 #include "slots.hpp"
 
@@ -38,11 +47,46 @@ struct normalisation {
   static constexpr bool plus_one = K == kind::softmax_plus_one;
   static constexpr bool is_sigmoid = K == kind::sigmoid;
   static constexpr bool learnable_bias = is_sigmoid && LearnableBias;
+  static constexpr bool hf_gpt2_layout = K == kind::softmax;
 
   template <class S>
   static constexpr void declare(auto&& add, int layer) {
     if constexpr (learnable_bias)
       if (layer >= 0) add(param_spec{role::attn_sigmoid_bias, layer, S::heads, 0, true, false, init_kind::neg_log_context});
+  }
+  template <class A>
+  static constexpr void activations(auto&& add, int layer) {
+    if constexpr (learnable_bias)
+      if (layer < 0) add(scratch(act::d_attn_bias, extent::head_seqs, 1));  // d loss / d b_h per (sequence, head)
+  }
+
+  /// GPT-2's attention in architecture A: softmax and no extra slot, done by the causal-softmax kernels.
+  template <class A>
+  static constexpr bool plain = K == kind::softmax && !A::extra_slot::has_slot;
+
+  template <class V>
+  static void forward(const V& b, std::size_t h, float* S, float* slot) {
+    if constexpr (plain<typename V::arch>) kernels::causal_softmax(S, b.T, b.T, b.scale);
+    else forward_rows(S, b.T, b.scale, slot, bias<typename V::shape, typename V::layout_type>(b.W, b.layer, h));
+  }
+  /// `bh` = sequence * heads + head.
+  template <class V>
+  static void backward(const V& b, std::size_t bh, const float* P, float* dP, const float* slot, float* dslot) {
+    if constexpr (plain<typename V::arch>) {
+      kernels::causal_softmax_backward(P, dP, dP, b.T, b.T, b.scale);
+    } else {
+      const double db = backward_rows(P, dP, b.T, b.scale, slot, dslot);
+      if constexpr (learnable_bias) b.act(act::d_attn_bias)[bh] = float(db);
+    }
+  }
+  template <class V>
+  static void accumulate(const V& b) {
+    if constexpr (learnable_bias) {
+      float* g = b.grad(role::attn_sigmoid_bias);
+      const float* db = b.act(act::d_attn_bias);
+      for (std::size_t s = 0; s < b.B; ++s)
+        for (std::size_t h = 0; h < V::H; ++h) g[h] += db[s * V::H + h];
+    }
   }
 
   /// The bias of head h in block l (sigmoid only).
@@ -123,4 +167,19 @@ struct sigmoid : normalisation<kind::sigmoid, Learnable> {
   static constexpr std::string_view name = Learnable ? "sigmoid" : "sigmoid-fixed";
 };
 
+template <class C>
+concept attention_component = requires {
+  { C::is_sigmoid } -> std::convertible_to<bool>;
+  { C::plus_one } -> std::convertible_to<bool>;
+};
+
 }  // namespace sinkcore::attention
+
+namespace sinkcore::slots {
+struct attention {
+  static constexpr std::string_view name = "attention";
+  using default_component = sinkcore::attention::softmax;
+  template <class C>
+  static constexpr bool accepts = sinkcore::attention::attention_component<C>;
+};
+}  // namespace sinkcore::slots

@@ -42,7 +42,7 @@ namespace sinkcore {
 /// Whether A has the source-agnostic shift Delta (b_Q, linear keys, no RoPE).
 template <architecture_type A>
 inline constexpr bool has_source_agnostic_shift =
-    A::query::has_bias && !A::positions::rotary_qk && !A::keys::per_head_norm && detail::has_key_input_matrix<A>;
+    A::query::has_bias && !A::positions::rotary_qk && !A::keys::per_head_norm && A::keys::has_input_matrix;
 
 /// Why the circuit statistics (Delta, gamma, Fig. 2) do or do not apply to A.
 template <architecture_type A>
@@ -52,55 +52,27 @@ applicability circuit_applicability() {
     return applicability::no("rotary-positions", A::name() + " rotates q and k: b_Q's term depends on the query position too");
   else if constexpr (A::keys::per_head_norm)
     return applicability::no("normalized-keys", A::name() + " normalises keys per head: the score does not decompose");
-  else if constexpr (!detail::has_key_input_matrix<A>)
+  else if constexpr (!A::keys::has_input_matrix)
     return applicability::no("needs-key-input-matrix", A::name() + " has no key input matrix W_K");
   else return applicability::yes();
 }
 
-/// The key projection of block l without its bias, applied to x: x W_K (or (x A) B for low-rank keys).
+/// The key projection of block l without its bias, applied to x: x W_K (or (x A) B for low-rank keys):
+/// the keys component's own map (keys.hpp without_bias).
 template <architecture_type A>
-  requires(detail::has_key_input_matrix<A>)
+  requires(A::keys::has_input_matrix)
 std::vector<double> key_projection_without_bias(const model<A>& m, int l, std::span<const double> x) {
-  using L = layout<A>;
-  constexpr std::size_t d = A::d_model;
-  auto apply = [&](const float* W, std::span<const double> in, std::size_t cols) {
-    std::vector<double> y(cols, 0.0);
-    for (std::size_t k = 0; k < in.size(); ++k)
-      for (std::size_t o = 0; o < cols; ++o) y[o] += in[k] * W[k * cols + o];
-    return y;
-  };
-  if constexpr (L::has(role::k_weight, 0)) {
-    return apply(m.data() + L::offset(role::k_weight, l), x, d);
-  } else {
-    const std::size_t R = L::spec(role::k_weight_a, l).cols;
-    const auto u = apply(m.data() + L::offset(role::k_weight_a, l), x, R);
-    return apply(m.data() + L::offset(role::k_weight_b, l), u, d);
-  }
+  return A::keys::template without_bias<layout<A>>(m.data(), l, x);
 }
 
-/// g_h with Delta_j = x_j . g_h: g_h[c] = sum_o W_K[c, h*dh + o] b_Q[h*dh + o] (d_model values).
+/// g_h with Delta_j = x_j . g_h: g_h[c] = sum_o W_K[c, h*dh + o] b_Q[h*dh + o] (d_model values), the keys
+/// component's head_input_gain of b_Q,h.
 template <architecture_type A>
   requires(has_source_agnostic_shift<A>)
 std::vector<double> query_bias_key_direction(const model<A>& m, int l, std::size_t h) {
   using L = layout<A>;
-  constexpr std::size_t d = A::d_model, dh = A::d_head;
-  const float* bq = m.data() + L::offset(role::q_bias, l) + h * dh;
-  std::vector<double> g(d, 0.0);
-  if constexpr (L::has(role::k_weight, 0)) {
-    const float* W = m.data() + L::offset(role::k_weight, l) + h * dh;
-    for (std::size_t c = 0; c < d; ++c)
-      for (std::size_t o = 0; o < dh; ++o) g[c] += double(W[c * d + o]) * bq[o];
-  } else {
-    const std::size_t R = L::spec(role::k_weight_a, l).cols;
-    const float* Wa = m.data() + L::offset(role::k_weight_a, l);
-    const float* Wb = m.data() + L::offset(role::k_weight_b, l) + h * dh;
-    std::vector<double> t(R, 0.0);
-    for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t o = 0; o < dh; ++o) t[r] += double(Wb[r * d + o]) * bq[o];
-    for (std::size_t c = 0; c < d; ++c)
-      for (std::size_t r = 0; r < R; ++r) g[c] += double(Wa[c * R + r]) * t[r];
-  }
-  return g;
+  const float* bq = A::query::template bias_of<L>(m.data(), l) + h * A::d_head;
+  return A::keys::template head_input_gain<L>(m.data(), l, h, bq);
 }
 
 /// gamma_h[c] = |b_Q,h . W_K,h[:, c]| = |g_h[c]| (d_model values).
@@ -135,8 +107,9 @@ std::vector<double> source_agnostic_shift_from_keys(const model<A>& m, const wor
                                                     std::size_t h) {
   using L = layout<A>;
   constexpr std::size_t d = A::d_model, dh = A::d_head;
-  const float* bq = m.data() + L::offset(role::q_bias, l) + h * dh;
-  const float* bk = A::keys::has_bias ? m.data() + L::offset(role::k_bias, l) + h * dh : nullptr;
+  const float* bq = A::query::template bias_of<L>(m.data(), l) + h * dh;
+  const float* bk = A::keys::template bias_of<L>(m.data(), l);
+  if (bk) bk += h * dh;
   const std::size_t T = ws.length();
   const float* k = ws.block(std::size_t(l)).k + b * T * d + h * dh;
   std::vector<double> out(T, 0.0);
@@ -219,7 +192,7 @@ std::vector<std::vector<std::vector<double>>> query_bias_epe_key_cosines(const m
   std::vector<std::vector<std::vector<double>>> out(A::layers,
                                                     std::vector<std::vector<double>>(A::heads, std::vector<double>(positions)));
   for (std::size_t l = 0; l < A::layers; ++l) {
-    const float* bq = m.data() + layout<A>::offset(role::q_bias, int(l));
+    const float* bq = A::query::template bias_of<layout<A>>(m.data(), int(l));
     for (std::size_t j = 0; j < positions; ++j) {
       const auto k = key_projection_without_bias(m, int(l), epe[j]);
       for (std::size_t h = 0; h < A::heads; ++h) out[l][h][j] = stats::cosine(bq + h * dh, k.data() + h * dh, dh);
@@ -262,7 +235,7 @@ std::vector<std::vector<double>> epe_validation_full_block(const model<A>& m, st
   workspace<A> with_p, without_p;
   forward(m, with_p, tokens, B, T);
   no_positional_embedding h;
-  forward(m, without_p, tokens, B, T, h);
+  forward(m, without_p, tokens, B, T, any_hooks(h));
   std::vector<double> epe;
   std::vector<std::vector<double>> out(B, std::vector<double>(T));
   for (std::size_t i = 0; i < T; ++i) {

@@ -53,7 +53,7 @@ template <architecture_type A>
   requires(A::positions::absolute)
 std::vector<double> positional_embedding(const model<A>& m, std::size_t i) {
   if (i >= A::context) throw error("position " + std::to_string(i) + " is outside the context of " + A::name());
-  const float* p = m.data() + layout<A>::offset(role::wpe) + i * A::d_model;
+  const float* p = A::positions::template embedding<layout<A>>(m.data(), i, A::d_model);
   return std::vector<double>(p, p + A::d_model);
 }
 

@@ -84,13 +84,6 @@ applicability need_epe() {
     return applicability::no("needs-first-mlp", A::name() + " has no layer-0 MLP, so no effective positional embedding");
   else return applicability::yes();
 }
-/// The matrix whose rows are W_K's input coordinates: W_K (d, d) or, for low-rank keys, A (d, R).
-template <architecture_type A>
-constexpr role key_input_role() {
-  return layout<A>::has(role::k_weight, 0) ? role::k_weight : role::k_weight_a;
-}
-template <architecture_type A>
-constexpr bool has_key_input_matrix = layout<A>::has(role::k_weight, 0) || layout<A>::has(role::k_weight_a, 0);
 
 inline std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
 }  // namespace detail
@@ -131,7 +124,8 @@ struct scale_query_bias {
   void transform(model<A>& m) const {
     for (int l = 0; l < int(A::layers); ++l) {
       if (!layers.empty() && std::find(layers.begin(), layers.end(), l) == layers.end()) continue;
-      for (float& x : m.tensor(role::q_bias, l)) x = float(double(x) * alpha);
+      float* bq = A::query::template bias_of<layout<A>>(m.data(), l);
+      for (std::size_t c = 0; c < A::d_model; ++c) bq[c] = float(double(bq[c]) * alpha);
     }
   }
   template <architecture_type A> void transform(model<A>&) const {}  // never called: check() refuses
@@ -163,8 +157,8 @@ struct replace_position {
   }
   template <architecture_type A> void prepare(const model<A>& m) {
     if constexpr (A::positions::absolute) {
-      const auto p = m.tensor(role::wpe);
-      row.assign(p.begin() + std::ptrdiff_t(source * A::d_model), p.begin() + std::ptrdiff_t((source + 1) * A::d_model));
+      const float* p = A::positions::template embedding<layout<A>>(m.data(), source, A::d_model);
+      row.assign(p, p + A::d_model);
     }
   }
   template <architecture_type A> void transform(model<A>&) const {}
@@ -334,7 +328,7 @@ struct zero_key_inputs {
   }
 
   template <architecture_type A> applicability check() const {
-    if constexpr (!detail::has_key_input_matrix<A>)
+    if constexpr (!A::keys::has_input_matrix)
       return applicability::no("needs-key-input-matrix", A::name() + " has no key input matrix W_K");
     else if (mode == selection::top_epe0 || (mode == selection::random && exclude_top_epe0))
       return detail::need_epe<A>();
@@ -380,16 +374,12 @@ struct zero_key_inputs {
   }
 
   template <architecture_type A> void transform(model<A>& m) const {
-    if constexpr (detail::has_key_input_matrix<A>) {
-      constexpr role r = detail::key_input_role<A>();
+    if constexpr (A::keys::has_input_matrix) {
+      for (std::size_t c : coordinates)
+        if (c >= A::d_model) throw error("zero_key_inputs: coordinate " + std::to_string(c) + " is outside d_model");
       for (int l = 0; l < int(A::layers); ++l) {
         if (!layers.empty() && std::find(layers.begin(), layers.end(), l) == layers.end()) continue;
-        auto w = m.tensor(r, l);
-        const std::size_t cols = layout<A>::spec(r, l).cols;
-        for (std::size_t c : coordinates) {
-          if (c >= A::d_model) throw error("zero_key_inputs: coordinate " + std::to_string(c) + " is outside d_model");
-          std::fill_n(w.begin() + std::ptrdiff_t(c * cols), cols, 0.f);
-        }
+        A::keys::template zero_inputs<layout<A>>(m.data(), l, coordinates);
       }
     }
   }
@@ -532,17 +522,23 @@ class intervened_model {
       iv_.transform(*copy_);
     }
   }
+  /// The intervened model reads `m` on every forward pass (when it keeps no copy): not a temporary.
+  intervened_model(const model<A>&& m, I iv) = delete;
   const model<A>& weights() const { return copy_ ? *copy_ : *base_; }
   I& intervention() { return iv_; }
   const I& intervention() const { return iv_; }
 
+  /// The forward pass under the intervention. Its hooks go through any_hooks, so every intervention of an
+  /// architecture shares one instantiation of the forward pass (the results are those of the hooks called
+  /// directly: the same operations in the same order).
   void forward(workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T) {
-    sinkcore::forward(weights(), ws, tokens, B, T, iv_);
+    sinkcore::forward(weights(), ws, tokens, B, T, any_hooks(iv_));
   }
   /// The forward pass with more hooks after the intervention's own (e.g. a capture).
   template <class Extra>
   void forward(workspace<A>& ws, std::span<const int> tokens, std::size_t B, std::size_t T, Extra& extra) {
-    sinkcore::forward(weights(), ws, tokens, B, T, compose(iv_, extra));
+    auto both = compose(iv_, extra);
+    sinkcore::forward(weights(), ws, tokens, B, T, any_hooks(both));
   }
 
  private:

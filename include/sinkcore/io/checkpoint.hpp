@@ -35,14 +35,6 @@ inline constexpr const char* arch_metadata_key = "sinkcore.arch";
 
 namespace detail {
 
-/// How block l's attention tensors are stored in a file.
-template <architecture_type A>
-struct attn_storage {
-  using L = layout<A>;
-  static constexpr bool fused_weight = L::has(role::k_weight, 0);
-  static constexpr bool fused_bias = L::has(role::q_bias, 0) && L::has(role::k_bias, 0);
-};
-
 /// One file tensor: its name, shape, and the pieces of the parameter buffer it concatenates column-wise
 /// (each piece: offset in the buffer, columns). A plain tensor is one piece.
 struct file_tensor {
@@ -52,46 +44,37 @@ struct file_tensor {
   std::vector<std::pair<std::size_t, std::size_t>> pieces;  // (offset, columns)
 };
 
+/// The file tensors of A in buffer order. Hugging Face fuses q, k and v into `attn.c_attn.{weight,bias}`
+/// ([Q | K | V] column-wise); the query and key components say where their third of it is
+/// (hf_c_attn_weight / hf_c_attn_bias, npos when they have none), and where either has none, each tensor
+/// is stored under its own name.
 template <architecture_type A>
 std::vector<file_tensor> file_tensors() {
   using L = layout<A>;
-  using S = attn_storage<A>;
+  using Query = typename A::query;
+  using Keys = typename A::keys;
   constexpr std::size_t d = A::d_model;
   std::vector<file_tensor> out;
-  auto plain = [&](const param_spec& s) {
+  std::set<std::size_t> fused;  // offsets stored inside a c_attn tensor
+  for (const param_spec& s : L::specs) {
+    if (fused.count(s.offset)) continue;
+    const int l = s.layer;
+    const bool weight = s.what == role::q_weight, bias = s.what == role::q_bias;
+    if (weight || bias) {
+      const std::size_t q = weight ? Query::template hf_c_attn_weight<L>(l) : Query::template hf_c_attn_bias<L>(l);
+      const std::size_t k = weight ? Keys::template hf_c_attn_weight<L>(l) : Keys::template hf_c_attn_bias<L>(l);
+      const std::size_t v = L::offset(weight ? role::v_weight : role::v_bias, l);
+      if (q == s.offset && k != L::npos) {
+        const std::string block = "h." + std::to_string(l) + ".attn.c_attn.";
+        out.push_back(weight ? file_tensor{block + "weight", {d, 3 * d}, d, {{q, d}, {k, d}, {v, d}}}
+                             : file_tensor{block + "bias", {3 * d}, 1, {{q, d}, {k, d}, {v, d}}});
+        fused.insert(k);
+        fused.insert(v);
+        continue;
+      }
+    }
     std::vector<std::size_t> shape = s.cols ? std::vector<std::size_t>{s.rows, s.cols} : std::vector<std::size_t>{s.rows};
     out.push_back({s.name(), shape, s.cols ? s.rows : 1, {{s.offset, s.cols ? s.cols : s.rows}}});
-  };
-  for (const param_spec& s : L::specs) {
-    const int l = s.layer;
-    const std::string block = "h." + std::to_string(l) + ".";
-    switch (s.what) {
-      case role::q_weight:
-        if (S::fused_weight) {
-          out.push_back({block + "attn.c_attn.weight", {d, 3 * d}, d,
-                         {{s.offset, d}, {L::offset(role::k_weight, l), d}, {L::offset(role::v_weight, l), d}}});
-        } else {
-          plain(s);
-        }
-        break;
-      case role::k_weight:
-      case role::v_weight:
-        if (!S::fused_weight) plain(s);
-        break;
-      case role::q_bias:
-        if (S::fused_bias) {
-          out.push_back({block + "attn.c_attn.bias", {3 * d}, 1,
-                         {{s.offset, d}, {L::offset(role::k_bias, l), d}, {L::offset(role::v_bias, l), d}}});
-        } else {
-          plain(s);
-        }
-        break;
-      case role::k_bias:
-      case role::v_bias:
-        if (!S::fused_bias) plain(s);
-        break;
-      default: plain(s);
-    }
   }
   return out;
 }
@@ -286,10 +269,11 @@ std::string hf_config_json() {
   return j.dump(2) + "\n";
 }
 
-/// Whether Hugging Face transformers' GPT2LMHeadModel can load A's weights as they are.
+/// Whether Hugging Face transformers' GPT2LMHeadModel computes A exactly as sinkcore does from A's weights
+/// as they are: every slot's component says so (`hf_gpt2_layout`; only GPT-2's own components do).
 template <architecture_type A>
-constexpr bool hf_gpt2_compatible = std::is_same_v<typename A::positions, positions::learned> &&
-                                    std::is_same_v<typename A::query, query::biased> &&
-                                    std::is_same_v<typename A::keys, keys::standard> && A::first_mlp::has_mlp0;
+constexpr bool hf_gpt2_compatible = hana::all_of(slot_list, [](auto s) {
+  return hana::bool_c<A::template in_slot<typename decltype(s)::type>::hf_gpt2_layout>;
+});
 
 }  // namespace sinkcore::io

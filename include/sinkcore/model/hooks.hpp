@@ -18,6 +18,8 @@
 #include <cstddef>
 #include <string>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 
 namespace sinkcore {
 
@@ -78,6 +80,11 @@ inline std::string hook_name(hook_point p, int layer) {
 /// No hooks: the plain forward pass.
 struct no_hooks {};
 
+/// A hook point as a value, for components that call the forward pass's hook themselves:
+/// `hook(at_point<hook_point::pos_embed>, data, width)` (positions.hpp).
+template <hook_point P>
+inline constexpr std::integral_constant<hook_point, P> at_point{};
+
 template <class Hooks, hook_point P>
 concept hooks_at = requires(Hooks& h, const activation& a) { h.template on<P>(a); };
 
@@ -89,6 +96,33 @@ inline void run_hook(Hooks& h, float* data, std::size_t batch, std::size_t lengt
 template <hook_point P, class Hooks>
 constexpr bool hooked = hooks_at<Hooks, P>;
 }  // namespace detail
+
+/// Any hooks object behind one pointer and one function: `forward(m, ws, tokens, B, T, any_hooks(h))` is
+/// one instantiation of the forward pass for every hooks type it wraps (the paper's interventions, their
+/// compositions), at the cost of an indirect call per hook point. The wrapped object must outlive it.
+class any_hooks {
+ public:
+  template <class H>
+  explicit any_hooks(H& h) : self_(&h), call_(&dispatch<H>) {}
+  template <hook_point P>
+  void on(const activation& a) {
+    call_(self_, P, a);
+  }
+
+ private:
+  template <class H>
+  static void dispatch(void* self, hook_point p, const activation& a) {
+    [&]<int... I>(std::integer_sequence<int, I...>) {
+      ((p == hook_point(I) ? call<H, hook_point(I)>(self, a) : void()), ...);
+    }(std::make_integer_sequence<int, int(hook_point::logits) + 1>{});
+  }
+  template <class H, hook_point P>
+  static void call(void* self, const activation& a) {
+    if constexpr (hooks_at<H, P>) static_cast<H*>(self)->template on<P>(a);
+  }
+  void* self_;
+  void (*call_)(void*, hook_point, const activation&);
+};
 
 /// Several hooks objects, called in order at each point: compose(capture, intervention).
 template <class... Hs>

@@ -20,6 +20,8 @@ namespace sinkcore {
 
 template <architecture_type A>
 struct layout {
+  using arch = A;
+
  private:
   static constexpr std::size_t count_specs() {
     std::size_t n = 0;

@@ -1,7 +1,9 @@
 #pragma once
 /// @file circuit_report.hpp
-/// The paper's study on one model and one set of inputs, written as CSV + SVG + a Markdown report laid
-/// out like Ran-Milo et al. 2026's Table 1 and Figures 1-5 (what `sinklab circuit` runs).
+/// The paper's study on one model and one set of inputs (interp/circuit_analysis.hpp computes it), rendered
+/// as CSV + SVG + a Markdown report laid out like Ran-Milo et al. 2026's Table 1 and Figures 1-5 (what
+/// `sinklab circuit` runs), with the paper's published numbers beside ours: those come from a data file
+/// read at run time (data/paper_published.json, installed to share/sinkcore; published_numbers below).
 ///
 /// Files written into `out` (each atomically):
 /// | file                              | content                                                              |
@@ -30,21 +32,19 @@
 #include <utility>
 #include <vector>
 
-#include "../interp/circuit.hpp"
-#include "../interp/epe.hpp"
-#include "../interp/interventions.hpp"
-#include "../interp/metrics.hpp"
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "../interp/circuit_analysis.hpp"
 #include "../interp/stats.hpp"
 #include "svg.hpp"
 #include "tables.hpp"
 
 namespace sinkcore::report {
 
-/// One input: its dataset label and its tokens (all inputs of a report have the same length).
-struct labelled_input {
-  std::string dataset;
-  std::vector<int> tokens;
-};
+using sinkcore::labelled_input;
 
 /// Inputs read from a CSV file, each cut to a fixed length.
 struct input_set {
@@ -116,25 +116,70 @@ input_set read_labelled_inputs(const std::filesystem::path& path, std::size_t le
   return out;
 }
 
-/// Published numbers: (dataset, intervention id) -> (mean, standard error; NaN if unknown).
+/// The paper's published numbers, read at run time: Table 1's means (all inputs), and where the paper's
+/// released statistics are found, per dataset with standard errors; Figs. 3-4's reference values; the
+/// cross-entropy costs of a third-party reproduction.
 struct published_numbers {
-  std::map<std::pair<std::string, std::string>, std::pair<double, double>> bos;
+  std::string architecture;  ///< the model they are about ("gpt2-small")
+  std::map<std::pair<std::string, std::string>, std::pair<double, double>> bos;  ///< (dataset, id) -> (mean, SE or NaN)
+  std::vector<std::size_t> massive_coordinates;
+  double gamma_massive = std::nan(""), gamma_other = std::nan("");
+  double epe_cos0 = std::nan(""), epe_cos_low = std::nan(""), epe_cos_high = std::nan("");
+  double ce_baseline = std::nan("");
+  std::map<std::string, double> ce_delta;
+  std::string ce_source;
   std::string source;  ///< where they came from
+  bool empty() const { return bos.empty(); }
   std::pair<double, double> get(const std::string& dataset, const std::string& id) const {
     auto it = bos.find({dataset, id});
     const double nan = std::nan("");
     return it == bos.end() ? std::pair{nan, nan} : it->second;
   }
+  /// Whether these numbers are about architecture `name`.
+  bool about(const std::string& name) const { return !empty() && name == architecture; }
 };
 
-/// The paper's Table 1 (mid scope, 300 inputs), from bos_attention_stats_overall.csv and
-/// bos_attention_stats_by_dataset.csv in `dir` when they exist there (dataset "all_datasets" becomes
-/// "all", "int_a" becomes "a"); otherwise the overall means quoted in the paper (no standard errors).
-inline published_numbers load_published(const std::filesystem::path& dir) {
+/// Where sinkcore's data files are: $SINKCORE_DATA_DIR, else the directory the build or install recorded.
+inline std::filesystem::path data_dir() {
+  if (const char* d = std::getenv("SINKCORE_DATA_DIR"); d && *d) return d;
+#ifdef SINKCORE_DATA_DIR
+  return SINKCORE_DATA_DIR;
+#else
+  return {};
+#endif
+}
+
+/// The published numbers from `file` (data/paper_published.json by default), and, when `stats_dir` holds
+/// the paper's bos_attention_stats_overall.csv / _by_dataset.csv, their per-dataset means and standard
+/// errors (dataset "all_datasets" becomes "all", "int_a" becomes "a"). A missing file gives empty numbers
+/// (reports then show ours alone); a malformed one throws sinkcore::error naming it.
+inline published_numbers load_published(const std::filesystem::path& stats_dir = {},
+                                        std::filesystem::path file = data_dir() / "paper_published.json") {
   published_numbers p;
+  if (!file.empty() && std::filesystem::exists(file)) {
+    try {
+      std::ifstream in(file);
+      const auto j = nlohmann::json::parse(in);
+      p.architecture = j.at("architecture").get<std::string>();
+      for (const auto& [id, v] : j.at("table1").items()) p.bos[{"all", id}] = {v.get<double>(), std::nan("")};
+      p.massive_coordinates = j.at("massive_coordinates").get<std::vector<std::size_t>>();
+      p.gamma_massive = j.at("gamma").at("massive");
+      p.gamma_other = j.at("gamma").at("other");
+      p.epe_cos0 = j.at("epe_cosine").at("position0");
+      p.epe_cos_low = j.at("epe_cosine").at("others_low");
+      p.epe_cos_high = j.at("epe_cosine").at("others_high");
+      const auto& ce = j.at("cross_entropy");
+      p.ce_baseline = ce.at("baseline");
+      p.ce_source = ce.at("source").get<std::string>();
+      for (const auto& [id, v] : ce.at("delta").items()) p.ce_delta[id] = v.get<double>();
+      p.source = j.at("source").get<std::string>() + " (" + file.string() + ")";
+    } catch (const nlohmann::json::exception& e) {
+      throw error(file.string() + ": not a published-numbers file: " + e.what());
+    }
+  }
   for (const char* f : {"bos_attention_stats_overall.csv", "bos_attention_stats_by_dataset.csv"}) {
-    const auto path = dir / f;
-    if (dir.empty() || !std::filesystem::exists(path)) continue;
+    const auto path = stats_dir / f;
+    if (stats_dir.empty() || !std::filesystem::exists(path)) continue;
     const table t = read_csv(path);
     const auto ds = t.column("dataset"), iv = t.column("intervention"), mean = t.column("mean_bos_attention"),
                se = t.column("stderr");
@@ -144,13 +189,8 @@ inline published_numbers load_published(const std::filesystem::path& dir) {
       std::string id = r[*iv].starts_with("int_") ? r[*iv].substr(4) : r[*iv];
       p.bos[{d, id}] = {std::stod(r[*mean]), std::stod(r[*se])};
     }
-    p.source += (p.source.empty() ? "" : ", ") + path.string();
-  }
-  if (p.bos.empty()) {
-    const std::pair<const char*, double> paper[] = {{"a", 0.563}, {"b", 0.251}, {"c", 0.017}, {"d", 0.035}, {"e", 0.557},
-                                                    {"f", 0.561}, {"g", 0.283}, {"h", 0.099}, {"i", 0.367}, {"j", 0.563}};
-    for (const auto& [id, v] : paper) p.bos[{"all", id}] = {v, std::nan("")};
-    p.source = "the paper's Table 1 (overall means, as quoted in the notes)";
+    if (p.architecture.empty()) p.architecture = "gpt2-small";
+    p.source += (p.source.empty() ? "" : "; ") + path.string();
   }
   return p;
 }
@@ -158,8 +198,9 @@ inline published_numbers load_published(const std::filesystem::path& dir) {
 struct circuit_report_options {
   std::size_t batch = 16;                 ///< inputs per forward pass
   std::uint64_t seed = 0;                 ///< intervention j's generator
-  std::size_t fig2_positions = 40;        ///< j = 0 .. fig2_positions-1 in Fig. 2
-  std::filesystem::path published_dir{};  ///< where to look for the published CSVs
+  std::size_t fig2_positions = 0;         ///< j = 0 .. fig2_positions-1 in Fig. 2 (0: the inputs' length)
+  std::filesystem::path published_dir{};  ///< where to look for the paper's released statistics (CSV)
+  std::filesystem::path published_file = data_dir() / "paper_published.json";
   std::string model_label{};              ///< e.g. the weights file, for the report's header
   std::string inputs_label{};
   std::size_t dropped_inputs = 0;         ///< inputs shorter than the length (reported)
@@ -171,407 +212,397 @@ inline std::string pm(double mean, double se, int digits = 4) {
   if (std::isnan(mean)) return "";
   return fmt(mean, digits) + (std::isnan(se) ? std::string() : " ± " + fmt(2 * se, digits));
 }
-inline const double report_percentiles[5] = {5, 25, 50, 75, 95};
+/// A band of the five analysis percentiles per x.
+inline percentile_band band_of(const std::string& name, const std::vector<std::vector<double>>& q) {
+  percentile_band b{name};
+  for (const auto& v : q) {
+    b.outer_lo.push_back(v[0]);
+    b.inner_lo.push_back(v[1]);
+    b.median.push_back(v[2]);
+    b.inner_hi.push_back(v[3]);
+    b.outer_hi.push_back(v[4]);
+  }
+  return b;
+}
+inline std::vector<double> positions(std::size_t n) {
+  std::vector<double> x(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = double(i);
+  return x;
+}
 }  // namespace detail
 
-/// Runs the study of `inputs` on `m` and writes the files listed above into `out` (created if needed).
-template <architecture_type A>
-void write_circuit_report(const model<A>& m, const std::vector<labelled_input>& inputs, const std::filesystem::path& out,
-                          const circuit_report_options& o = {}) {
-  namespace fs = std::filesystem;
-  if (inputs.empty()) throw error("circuit report: no inputs");
-  const std::size_t T = inputs[0].tokens.size();
-  if (T < 2) throw error("circuit report: inputs need at least 2 tokens");
-  fs::create_directories(out);
-  auto log = [&](const std::string& s) {
-    if (o.log) *o.log << s << std::endl;
-  };
-  auto write = [&](const std::string& name, const std::string& text) { write_text_atomically(out / name, text); };
+// ---- Table 1 -------------------------------------------------------------------------------------------
 
-  std::vector<std::vector<int>> tokens;
-  std::vector<std::string> datasets;
-  std::map<std::string, std::vector<std::size_t>> members;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    tokens.push_back(inputs[i].tokens);
-    if (!members.count(inputs[i].dataset)) datasets.push_back(inputs[i].dataset);
-    members[inputs[i].dataset].push_back(i);
-  }
-  std::vector<std::pair<std::string, std::vector<std::size_t>>> groups;
-  for (const auto& d : datasets) groups.push_back({d, members[d]});
-  if (datasets.size() != 1 || datasets[0] != "all") {
-    std::vector<std::size_t> every(inputs.size());
-    for (std::size_t i = 0; i < every.size(); ++i) every[i] = i;
-    groups.push_back({"all", every});
-  }
-  const layer_range mid = layer_range::mid(A::layers), all = layer_range::all(A::layers);
-  const double chance = bos_attention_chance(T);
-
-  // ---- Table 1: the ten interventions -------------------------------------------------------------
-  std::vector<intervention_outcome> outcomes;
-  auto ivs = paper_interventions(o.seed);
-  std::apply([&](auto&... iv) {
-    (([&] {
-       log("intervention " + iv.id + " (" + iv.name + ")");
-       outcomes.push_back(evaluate_intervention(m, iv, tokens, o.batch));
-     }()), ...);
-  }, ivs);
-  const intervention_outcome& base = outcomes[0];
-
-  auto scope_table = [&](layer_range r) {
-    table t{{"dataset", "intervention", "n", "mean", "stderr"}};
-    for (const auto& [name, idx] : groups)
-      for (const auto& oc : outcomes) {
-        if (!oc.status.applies) {
-          t.add({name, oc.id, "0", "", ""});
-          continue;
-        }
-        const auto s = oc.bos_summary(r, idx);
-        t.add({name, oc.id, std::to_string(s.n), fmt(s.mean, 6), fmt(s.se, 6)});
-      }
-    return t;
-  };
-  write("interventions.csv", scope_table(mid).csv());
-  write("interventions_all_layers.csv", scope_table(all).csv());
-
-  auto per_input_table = [&](auto member, bool with_delta) {
-    table t{{"dataset", "intervention", "n", "mean", "stderr"}};
-    if (with_delta) t.header.push_back("delta");
-    for (const auto& [name, idx] : groups) {
-      std::vector<double> b0;
-      for (std::size_t i : idx) b0.push_back((base.*member)[i]);
-      for (const auto& oc : outcomes) {
-        std::vector<std::string> row{name, oc.id, "0", "", ""};
-        if (with_delta) row.push_back("");
-        if (oc.status.applies) {
-          std::vector<double> v;
-          for (std::size_t i : idx) v.push_back((oc.*member)[i]);
-          const auto s = stats::summarize(v);
-          row[2] = std::to_string(s.n);
-          row[3] = fmt(s.mean, 6);
-          row[4] = fmt(s.se, 6);
-          if (with_delta) row[5] = fmt(s.mean - stats::mean(b0), 6);
-        }
-        t.add(row);
-      }
-    }
-    return t;
-  };
-  const table ce = per_input_table(&intervention_outcome::cross_entropy, true);
-  write("cross_entropy.csv", ce.csv());
-  write("sink_rate.csv", per_input_table(&intervention_outcome::sink_rate, false).csv());
-
-  {
-    table by_layer{{"intervention", "layer", "mean", "stderr"}}, by_head{{"intervention", "layer", "head", "mean"}},
-        skipped{{"intervention", "name", "code", "reason"}};
-    for (const auto& oc : outcomes) {
+/// interventions.csv (mid) and interventions_all_layers.csv: BOS attention per dataset and intervention.
+inline table scope_table(const circuit_analysis& a, layer_range r) {
+  table t{{"dataset", "intervention", "n", "mean", "stderr"}};
+  for (const auto& [name, idx] : a.groups)
+    for (const auto& oc : a.outcomes) {
       if (!oc.status.applies) {
-        skipped.add({oc.id, oc.name, oc.status.code, oc.status.reason});
+        t.add({name, oc.id, "0", "", ""});
         continue;
       }
-      for (std::size_t l = 0; l < A::layers; ++l) {
+      const auto s = oc.bos_summary(r, idx);
+      t.add({name, oc.id, std::to_string(s.n), fmt(s.mean, 6), fmt(s.se, 6)});
+    }
+  return t;
+}
+
+/// cross_entropy.csv (with the difference to the baseline) and sink_rate.csv: a per-input measure per
+/// dataset and intervention.
+inline table per_input_table(const circuit_analysis& a, std::vector<double> intervention_outcome::*member, bool with_delta) {
+  table t{{"dataset", "intervention", "n", "mean", "stderr"}};
+  if (with_delta) t.header.push_back("delta");
+  for (const auto& [name, idx] : a.groups) {
+    std::vector<double> b0;
+    for (std::size_t i : idx) b0.push_back((a.baseline().*member)[i]);
+    for (const auto& oc : a.outcomes) {
+      std::vector<std::string> row{name, oc.id, "0", "", ""};
+      if (with_delta) row.push_back("");
+      if (oc.status.applies) {
         std::vector<double> v;
-        for (const auto& row : oc.bos_by_layer) v.push_back(row[l]);
+        for (std::size_t i : idx) v.push_back((oc.*member)[i]);
         const auto s = stats::summarize(v);
-        by_layer.add({oc.id, std::to_string(l), fmt(s.mean, 6), fmt(s.se, 6)});
-        for (std::size_t h = 0; h < A::heads; ++h)
-          by_head.add({oc.id, std::to_string(l), std::to_string(h), fmt(oc.bos_by_head[l][h], 6)});
-      }
-    }
-    write("bos_by_layer.csv", by_layer.csv());
-    write("bos_by_head.csv", by_head.csv());
-    write("skipped.csv", skipped.csv());
-  }
-
-  const bool is_gpt2_small = A::name() == "gpt2-small";
-  const published_numbers published = load_published(o.published_dir);
-  {
-    std::vector<std::string> labels;
-    std::vector<double> means, errs, refs;
-    for (const auto& oc : outcomes) {
-      labels.push_back(oc.id);
-      const auto s = oc.status.applies ? oc.bos_summary(mid) : stats::summary{0, std::nan(""), std::nan(""), std::nan("")};
-      means.push_back(s.mean);
-      errs.push_back(2 * s.se);
-      refs.push_back(is_gpt2_small ? published.get("all", oc.id).first : std::nan(""));
-    }
-    chart_options c{.title = "BOS attention per intervention (layers " + mid.str() + ", mean ± 2 SE)",
-                    .xlabel = "intervention", .ylabel = "attention to position 0"};
-    c.y_min = 0;
-    c.hlines = {{"chance " + fmt(chance, 4), chance}};
-    write("table1.svg", bar_chart_svg(labels, means, errs, c, is_gpt2_small ? refs : std::vector<double>{}));
-  }
-
-  // ---- Figures 1-4: the circuit ---------------------------------------------------------------------
-  std::string fig_md;
-  const auto circuit = circuit_applicability<A>();
-  if constexpr (has_source_agnostic_shift<A>) {
-    log("figure 1: source-agnostic shift");
-    shift_distribution<A> dist;
-    std::vector<std::vector<double>> mlp_only, full_block;  // [input][position]
-    std::vector<std::vector<double>> epes;
-    if constexpr (has_effective_positional_embedding<A>)
-      for (std::size_t i = 0; i < T; ++i) epes.push_back(effective_positional_embedding(m, i));
-    workspace<A> ws;
-    for (std::size_t start = 0; start < tokens.size(); start += o.batch) {
-      const std::size_t B = std::min(o.batch, tokens.size() - start);
-      std::vector<int> flat;
-      for (std::size_t b = 0; b < B; ++b) flat.insert(flat.end(), tokens[start + b].begin(), tokens[start + b].end());
-      forward(m, ws, flat, B, T);
-      dist.add(m, ws);
-      if constexpr (has_effective_positional_embedding<A>) {
-        for (auto& row : epe_validation_full_block(m, flat, B, T)) full_block.push_back(std::move(row));
-        std::vector<std::vector<double>> rows(B);
-#pragma omp parallel for schedule(dynamic)
-        for (std::size_t b = 0; b < B; ++b) rows[b] = epe_validation_mlp_only(m, tokens[start + b], epes);
-        for (auto& r : rows) mlp_only.push_back(std::move(r));
-      }
-    }
-    const auto ps = std::span<const double>(detail::report_percentiles);
-    {
-      const auto tab = dist.percentile_table(ps);
-      table t{{"layer", "position", "p5", "p25", "p50", "p75", "p95"}};
-      std::vector<double> median(A::layers * T);
-      for (std::size_t l = 0; l < A::layers; ++l)
-        for (std::size_t j = 0; j < T; ++j) {
-          std::vector<std::string> row{std::to_string(l), std::to_string(j)};
-          for (double v : tab[l][j]) row.push_back(fmt(v, 5));
-          t.add(row);
-          median[l * T + j] = tab[l][j][2];
-        }
-      write("fig1_shift_percentiles.csv", t.csv());
-      const auto pooled = dist.pooled_percentiles(mid, ps);
-      percentile_band band{"layers " + mid.str()};
-      std::vector<double> x;
-      for (std::size_t j = 0; j < T; ++j) {
-        x.push_back(double(j));
-        band.outer_lo.push_back(pooled[j][0]);
-        band.inner_lo.push_back(pooled[j][1]);
-        band.median.push_back(pooled[j][2]);
-        band.inner_hi.push_back(pooled[j][3]);
-        band.outer_hi.push_back(pooled[j][4]);
-      }
-      write("fig1_shift.svg", percentile_bands_svg(x, {band}, {.title = "Source-agnostic shift Δ_j (min-shifted), layers " + mid.str(),
-                                                               .xlabel = "key position j", .ylabel = "Δ_j − min Δ (5/25/50/75/95 %)"}));
-      write("fig1_shift_median.svg", heatmap_svg(median, A::layers, T, {.title = "Median min-shifted Δ_j by layer and key position",
-                                                                         .xlabel = "key position j", .ylabel = "layer"}));
-      double pos0 = 0, rest = 0;
-      for (std::size_t l = mid.first; l < mid.last; ++l) pos0 += tab[l][0][2] / double(mid.size());
-      for (std::size_t j = 1; j < T; ++j) rest = std::max(rest, pooled[j][2]);
-      fig_md += "## Figure 1: the source-agnostic shift\n\nΔ_j = b_Q,h · (W_K,h x_j) from the ln_1 output, unscaled, each "
-                "(input, layer, head) row shifted to minimum 0. Median at key 0 (mean over layers " + mid.str() + "): **" +
-                fmt(pos0, 3) + "**; largest median at any other key: " + fmt(rest, 3) +
-                ". Files: `fig1_shift.svg`, `fig1_shift_median.svg`, `fig1_shift_percentiles.csv`.\n\n";
-    }
-    if constexpr (has_effective_positional_embedding<A>) {
-      log("figures 2-4: EPE");
-      // Figure 2
-      const auto cos = query_bias_epe_key_cosines(m, std::min(o.fig2_positions, A::context));
-      const std::size_t J = cos[0][0].size();
-      table t2{{"position", "mean", "p5", "p25", "p50", "p75", "p95"}};
-      percentile_band band{"layers " + mid.str()};
-      std::vector<double> x, mean_by_j;
-      for (std::size_t j = 0; j < J; ++j) {
-        std::vector<double> pool;
-        for (std::size_t l = mid.first; l < mid.last; ++l)
-          for (std::size_t h = 0; h < A::heads; ++h) pool.push_back(cos[l][h][j]);
-        const auto q = stats::percentiles(pool, ps);
-        std::vector<std::string> row{std::to_string(j), fmt(stats::mean(pool), 5)};
-        for (double v : q) row.push_back(fmt(v, 5));
-        t2.add(row);
-        x.push_back(double(j));
-        mean_by_j.push_back(stats::mean(pool));
-        band.outer_lo.push_back(q[0]);
-        band.inner_lo.push_back(q[1]);
-        band.median.push_back(q[2]);
-        band.inner_hi.push_back(q[3]);
-        band.outer_hi.push_back(q[4]);
-      }
-      write("fig2_cosines.csv", t2.csv());
-      write("fig2_cosines.svg", percentile_bands_svg(x, {band}, {.title = "cos(b_Q,h, W_K,h EPE_j), layers " + mid.str() + ", all heads",
-                                                                 .xlabel = "position j", .ylabel = "cosine"}));
-      double rest2 = -1;
-      for (std::size_t j = 1; j < J; ++j) rest2 = std::max(rest2, mean_by_j[j]);
-      fig_md += "## Figure 2: b_Q aligns with the key of EPE_0\n\ncos(b_Q,h, W_K,h EPE_j) pooled over layers " + mid.str() +
-                " and heads (W_K,h EPE_j: head h's slice of the key projection of the raw EPE_j, no LayerNorm, no b_K). "
-                "Mean at j = 0: **" + fmt(mean_by_j[0], 3) + "**; largest mean at j > 0: " + fmt(rest2, 3) +
-                ". The paper: high at j = 0 only. Files: `fig2_cosines.svg`, `fig2_cosines.csv`.\n\n";
-      // Figure 3
-      table t3{{"position", "median_mlp_only", "median_full_block"}};
-      std::vector<double> med_m, med_f, xs;
-      for (std::size_t i = 0; i < T; ++i) {
-        xs.push_back(double(i));
-        std::vector<double> a, b;
-        for (const auto& r : mlp_only) a.push_back(r[i]);
-        for (const auto& r : full_block) b.push_back(r[i]);
-        med_m.push_back(stats::median(a));
-        med_f.push_back(stats::median(b));
-        t3.add({std::to_string(i), fmt(med_m.back(), 5), fmt(med_f.back(), 5)});
-      }
-      write("fig3_epe_validation.csv", t3.csv());
-      write("fig3_epe_validation.svg",
-            line_chart_svg({{"MLP-only", xs, med_m}, {"full block", xs, med_f}},
-                           {.title = "cos(N_i, EPE_i), median over inputs", .xlabel = "position i", .ylabel = "cosine"}));
-      double lo = 2, hi = -2;
-      for (std::size_t i = 1; i < T; ++i) lo = std::min(lo, med_m[i]), hi = std::max(hi, med_m[i]);
-      fig_md += "## Figure 3: EPE is the positional part of the first block's output\n\nMedian cos(N_i, EPE_i) over inputs, "
-                "MLP-only variant: position 0 **" + fmt(med_m[0], 3) + "** (paper 0.996), other positions " + fmt(lo, 3) +
-                "–" + fmt(hi, 3) + " (paper 0.82–0.87). Full block: position 0 " + fmt(med_f[0], 3) +
-                ". Files: `fig3_epe_validation.svg`, `fig3_epe_validation.csv`.\n\n";
-      // Figure 4
-      const auto& epe0 = epes[0];
-      const auto massive = massive_coordinates(epe0);
-      table t4{{"coordinate", "epe0", "abs_epe0", "massive"}};
-      std::vector<double> absv, coord;
-      for (std::size_t c = 0; c < A::d_model; ++c) {
-        const bool is = std::find(massive.begin(), massive.end(), c) != massive.end();
-        t4.add({std::to_string(c), fmt(epe0[c], 6), fmt(std::abs(epe0[c]), 6), is ? "1" : "0"});
-        absv.push_back(std::abs(epe0[c]));
-        coord.push_back(double(c));
-      }
-      write("fig4_massive.csv", t4.csv());
-      write("fig4_epe0.svg", line_chart_svg({{"|EPE_0[d]|", coord, absv}},
-                                            {.title = "|EPE_0| by residual coordinate", .xlabel = "coordinate d", .ylabel = "|EPE_0[d]|"}));
-      table tg{{"layer", "mean_gamma_massive", "mean_gamma_other"}};
-      for (std::size_t l = 0; l < A::layers; ++l) {
-        const auto g = mean_gamma(m, massive, layer_range{l, l + 1});
-        tg.add({std::to_string(l), fmt(g.massive, 5), fmt(g.other, 5)});
-      }
-      const auto gmid = mean_gamma(m, massive, mid);
-      tg.add({"mid " + mid.str(), fmt(gmid.massive, 5), fmt(gmid.other, 5)});
-      write("fig4_gamma.csv", tg.csv());
-      std::vector<double> ref;
-      if (is_gpt2_small) ref = {1.370, 0.176};
-      write("fig4_gamma.svg", bar_chart_svg({"massive", "other"}, {gmid.massive, gmid.other}, {},
-                                            {.title = "Mean γ_h[d] = |b_Q,h · W_K,h[:, d]|, layers " + mid.str(),
-                                             .xlabel = "EPE_0 coordinates", .ylabel = "mean γ"},
-                                            ref));
-      std::string coords;
-      for (std::size_t c : massive) coords += (coords.empty() ? "" : ", ") + std::to_string(c);
-      fig_md += "## Figure 4: W_K reads the massive coordinates of EPE_0\n\nMassive coordinates of EPE_0 (|EPE_0[d]| > mean + "
-                "3 sd, sample sd): **{" + coords + "}** (paper, GPT-2 small: {138, 378, 447}). Mean γ over layers " + mid.str() +
-                " and heads: **" + fmt(gmid.massive, 3) + "** on them vs **" + fmt(gmid.other, 3) +
-                "** on the others (paper: 1.370 vs 0.176). Files: `fig4_gamma.svg`, `fig4_epe0.svg`, `fig4_gamma.csv`, "
-                "`fig4_massive.csv`.\n\n";
-    } else {
-      fig_md += "## Figures 2-4\n\nNot applicable: " + sinkcore::detail::need_epe<A>().reason + " (" + sinkcore::detail::need_epe<A>().code + ").\n\n";
-    }
-  } else {
-    fig_md += "## Figures 1-4\n\nNot applicable: " + circuit.reason + " (" + circuit.code + ").\n\n";
-  }
-
-  // ---- Figure 5: attention maps of input 0 ----------------------------------------------------------
-  {
-    log("figure 5: attention maps");
-    table t5{{"intervention", "query", "key", "attention"}};
-    std::string maps;
-    workspace<A> ws;
-    std::apply([&](auto&... iv) {
-      (([&] {
-         if (!iv.template check<A>().applies) return;
-         intervened_model<A, std::decay_t<decltype(iv)>> run(m, iv);
-         run.forward(ws, tokens[0], 1, T);
-         const auto p = mean_pattern(ws, 0, mid);
-         for (std::size_t i = 0; i < T; ++i)
-           for (std::size_t j = 0; j <= i; ++j) t5.add({iv.id, std::to_string(i), std::to_string(j), fmt(p[i * T + j], 5)});
-         const std::string file = "fig5_" + iv.id + ".svg";
-         write(file, heatmap_svg(p, T, T, {.title = iv.id + ": " + iv.name + " (input 0, mean over layers " + mid.str() + " and heads)",
-                                           .xlabel = "key position", .ylabel = "query position", .width = 560, .height = 520},
-                                 0.0, 1.0));
-         maps += "[" + iv.id + "](" + file + ") ";
-       }()), ...);
-    }, ivs);
-    write("fig5_attention_maps.csv", t5.csv());
-    fig_md += "## Figure 5: attention maps per intervention\n\nInput 0 (" + inputs[0].dataset + "), mean over layers " +
-              mid.str() + " and heads, colour scale 0-1: " + maps + "\n\n";
-  }
-
-  // ---- report.md ------------------------------------------------------------------------------------
-  std::string md = "# Attention sinks: circuit report\n\n";
-  md += "- model: " + (o.model_label.empty() ? std::string("(in memory)") : o.model_label) + ", architecture `" + A::name() + "`\n";
-  md += "- inputs: " + (o.inputs_label.empty() ? std::string("(in memory)") : o.inputs_label) + ": " +
-        std::to_string(inputs.size()) + " of " + std::to_string(T) + " tokens";
-  for (const auto& d : datasets) md += ", " + d + " " + std::to_string(members[d].size());
-  if (o.dropped_inputs) md += " (" + std::to_string(o.dropped_inputs) + " shorter inputs dropped)";
-  md += "\n- BOS attention: mean attention of queries " + std::to_string(T / 2) + ".." + std::to_string(T - 1) +
-        " to position 0, over the heads of a layer, then over layers; **mid** scope = layers " + mid.str() +
-        ", **all** = layers " + all.str() + ". Chance (uniform causal attention): " + fmt(chance, 4) + ".\n";
-  md += "- ± values are 2 standard errors over inputs (as the paper prints them).\n\n";
-
-  auto table1 = [&](layer_range r, bool with_published) {
-    table t{{"id", "intervention", "BOS attention", "% of baseline"}};
-    if (with_published) t.header.insert(t.header.end(), {"published", "published %"});
-    t.header.insert(t.header.end(), {"Sink_0^0.3", "cross-entropy", "Δ cross-entropy"});
-    const double b0 = base.bos_summary(r).mean;
-    const double ce0 = stats::mean(base.cross_entropy);
-    const double pb = published.get("all", "a").first;
-    for (const auto& oc : outcomes) {
-      std::vector<std::string> row{oc.id, oc.name};
-      if (oc.status.applies) {
-        const auto s = oc.bos_summary(r);
-        row.push_back(detail::pm(s.mean, s.se));
-        row.push_back(fmt(100 * s.mean / b0, 1) + " %");
-      } else {
-        row.insert(row.end(), {"skipped: " + oc.status.code, ""});
-      }
-      if (with_published) {
-        const auto [pm_, pse] = published.get("all", oc.id);
-        row.push_back(detail::pm(pm_, pse));
-        row.push_back(std::isnan(pm_) ? "" : fmt(100 * pm_ / pb, 1) + " %");
-      }
-      if (oc.status.applies) {
-        row.push_back(fmt(stats::mean(oc.sink_rate), 3));
-        row.push_back(fmt(stats::mean(oc.cross_entropy), 3));
-        row.push_back(oc.id == "a" ? "" : (stats::mean(oc.cross_entropy) >= ce0 ? "+" : "") + fmt(stats::mean(oc.cross_entropy) - ce0, 3));
-      } else {
-        row.insert(row.end(), {"", "", ""});
+        row[2] = std::to_string(s.n);
+        row[3] = fmt(s.mean, 6);
+        row[4] = fmt(s.se, 6);
+        if (with_delta) row[5] = fmt(s.mean - stats::mean(b0), 6);
       }
       t.add(row);
     }
-    return t.markdown();
-  };
-  md += "## Table 1: interventions, mid scope (layers " + mid.str() + ")\n\n" + table1(mid, is_gpt2_small) + "\n";
-  if (is_gpt2_small)
-    md += "Published: " + published.source + ". Third-party reproduction (notes): baseline cross-entropy 4.02 nats; "
-          "swap EPE +0.94, remove first PE +3.76, b_Q = 0 +1.61, zero top-3 W_K +0.26.\n\n";
-  md += "Figure: `table1.svg`. Per dataset, mid scope:\n\n";
-  {
-    table t{{"dataset", "id", "intervention", "n", "BOS attention"}};
-    if (is_gpt2_small) t.header.push_back("published");
-    for (const auto& [name, idx] : groups) {
-      if (name == "all") continue;
-      for (const auto& oc : outcomes) {
-        std::vector<std::string> row{name, oc.id, oc.name};
-        if (oc.status.applies) {
-          const auto s = oc.bos_summary(mid, idx);
-          row.push_back(std::to_string(s.n));
-          row.push_back(detail::pm(s.mean, s.se));
-        } else {
-          row.insert(row.end(), {"0", "skipped"});
-        }
-        if (is_gpt2_small) {
-          const auto [pm_, pse] = published.get(name, oc.id);
-          row.push_back(detail::pm(pm_, pse));
-        }
-        t.add(row);
-      }
+  }
+  return t;
+}
+
+inline table by_layer_table(const circuit_analysis& a) {
+  table t{{"intervention", "layer", "mean", "stderr"}};
+  for (const auto& oc : a.outcomes) {
+    if (!oc.status.applies) continue;
+    for (std::size_t l = 0; l < a.layers; ++l) {
+      std::vector<double> v;
+      for (const auto& row : oc.bos_by_layer) v.push_back(row[l]);
+      const auto s = stats::summarize(v);
+      t.add({oc.id, std::to_string(l), fmt(s.mean, 6), fmt(s.se, 6)});
     }
-    md += t.markdown() + "\n";
   }
-  md += "## Table 1 over all layers (0.." + std::to_string(A::layers - 1) + ")\n\n" + table1(all, false) + "\n";
-  {
-    bool any = false;
-    std::string s = "## Skipped interventions\n\n";
-    for (const auto& oc : outcomes)
-      if (!oc.status.applies) {
-        any = true;
-        s += "- **" + oc.id + "** (" + oc.name + "): `" + oc.status.code + "`: " + oc.status.reason + "\n";
+  return t;
+}
+
+inline table by_head_table(const circuit_analysis& a) {
+  table t{{"intervention", "layer", "head", "mean"}};
+  for (const auto& oc : a.outcomes) {
+    if (!oc.status.applies) continue;
+    for (std::size_t l = 0; l < a.layers; ++l)
+      for (std::size_t h = 0; h < a.heads; ++h) t.add({oc.id, std::to_string(l), std::to_string(h), fmt(oc.bos_by_head[l][h], 6)});
+  }
+  return t;
+}
+
+inline table skipped_table(const circuit_analysis& a) {
+  table t{{"intervention", "name", "code", "reason"}};
+  for (const auto& oc : a.outcomes)
+    if (!oc.status.applies) t.add({oc.id, oc.name, oc.status.code, oc.status.reason});
+  return t;
+}
+
+/// table1.svg: bars (mean ± 2 SE, mid scope), the published values as markers when they are about this model.
+inline std::string table1_figure(const circuit_analysis& a, const published_numbers& p) {
+  const bool ours = p.about(a.arch);
+  std::vector<std::string> labels;
+  std::vector<double> means, errs, refs;
+  for (const auto& oc : a.outcomes) {
+    labels.push_back(oc.id);
+    const auto s = oc.status.applies ? oc.bos_summary(a.mid) : stats::summary{0, std::nan(""), std::nan(""), std::nan("")};
+    means.push_back(s.mean);
+    errs.push_back(2 * s.se);
+    refs.push_back(ours ? p.get("all", oc.id).first : std::nan(""));
+  }
+  chart_options c{.title = "BOS attention per intervention (layers " + a.mid.str() + ", mean ± 2 SE)",
+                  .xlabel = "intervention", .ylabel = "attention to position 0"};
+  c.y_min = 0;
+  c.hlines = {{"chance " + fmt(a.chance, 4), a.chance}};
+  return bar_chart_svg(labels, means, errs, c, ours ? refs : std::vector<double>{});
+}
+
+/// The Table 1 of report.md for the layers of r, with the published columns when asked.
+inline std::string table1_markdown(const circuit_analysis& a, layer_range r, const published_numbers* p) {
+  table t{{"id", "intervention", "BOS attention", "% of baseline"}};
+  if (p) t.header.insert(t.header.end(), {"published", "published %"});
+  t.header.insert(t.header.end(), {"Sink_0^0.3", "cross-entropy", "Δ cross-entropy"});
+  const double b0 = a.baseline().bos_summary(r).mean;
+  const double ce0 = stats::mean(a.baseline().cross_entropy);
+  const double pb = p ? p->get("all", "a").first : std::nan("");
+  for (const auto& oc : a.outcomes) {
+    std::vector<std::string> row{oc.id, oc.name};
+    if (oc.status.applies) {
+      const auto s = oc.bos_summary(r);
+      row.push_back(detail::pm(s.mean, s.se));
+      row.push_back(fmt(100 * s.mean / b0, 1) + " %");
+    } else {
+      row.insert(row.end(), {"skipped: " + oc.status.code, ""});
+    }
+    if (p) {
+      const auto [pm_, pse] = p->get("all", oc.id);
+      row.push_back(detail::pm(pm_, pse));
+      row.push_back(std::isnan(pm_) ? "" : fmt(100 * pm_ / pb, 1) + " %");
+    }
+    if (oc.status.applies) {
+      row.push_back(fmt(stats::mean(oc.sink_rate), 3));
+      row.push_back(fmt(stats::mean(oc.cross_entropy), 3));
+      row.push_back(oc.id == "a" ? "" : (stats::mean(oc.cross_entropy) >= ce0 ? "+" : "") + fmt(stats::mean(oc.cross_entropy) - ce0, 3));
+    } else {
+      row.insert(row.end(), {"", "", ""});
+    }
+    t.add(row);
+  }
+  return t.markdown();
+}
+
+/// Per dataset, mid scope, with the published per-dataset values when they exist.
+inline std::string per_dataset_markdown(const circuit_analysis& a, const published_numbers* p) {
+  table t{{"dataset", "id", "intervention", "n", "BOS attention"}};
+  if (p) t.header.push_back("published");
+  for (const auto& [name, idx] : a.groups) {
+    if (name == "all") continue;
+    for (const auto& oc : a.outcomes) {
+      std::vector<std::string> row{name, oc.id, oc.name};
+      if (oc.status.applies) {
+        const auto s = oc.bos_summary(a.mid, idx);
+        row.push_back(std::to_string(s.n));
+        row.push_back(detail::pm(s.mean, s.se));
+      } else {
+        row.insert(row.end(), {"0", "skipped"});
       }
-    md += any ? s + "\n" : std::string();
+      if (p) {
+        const auto [pm_, pse] = p->get(name, oc.id);
+        row.push_back(detail::pm(pm_, pse));
+      }
+      t.add(row);
+    }
   }
-  md += fig_md;
+  return t.markdown();
+}
+
+// ---- Figures 1-5 -----------------------------------------------------------------------------------------
+
+struct rendered {
+  std::vector<std::pair<std::string, std::string>> files;  ///< (name, content)
+  std::string markdown;
+};
+
+inline rendered figure1(const circuit_analysis& a) {
+  rendered r;
+  table t{{"layer", "position", "p5", "p25", "p50", "p75", "p95"}};
+  std::vector<double> median(a.layers * a.T);
+  for (std::size_t l = 0; l < a.layers; ++l)
+    for (std::size_t j = 0; j < a.T; ++j) {
+      std::vector<std::string> row{std::to_string(l), std::to_string(j)};
+      for (double v : a.shift_percentiles[l][j]) row.push_back(fmt(v, 5));
+      t.add(row);
+      median[l * a.T + j] = a.shift_percentiles[l][j][2];
+    }
+  r.files.push_back({"fig1_shift_percentiles.csv", t.csv()});
+  r.files.push_back({"fig1_shift.svg", percentile_bands_svg(detail::positions(a.T), {detail::band_of("layers " + a.mid.str(), a.shift_pooled)},
+                                                            {.title = "Source-agnostic shift Δ_j (min-shifted), layers " + a.mid.str(),
+                                                             .xlabel = "key position j", .ylabel = "Δ_j − min Δ (5/25/50/75/95 %)"})});
+  r.files.push_back({"fig1_shift_median.svg", heatmap_svg(median, a.layers, a.T, {.title = "Median min-shifted Δ_j by layer and key position",
+                                                                                  .xlabel = "key position j", .ylabel = "layer"})});
+  double pos0 = 0, rest = 0;
+  for (std::size_t l = a.mid.first; l < a.mid.last; ++l) pos0 += a.shift_percentiles[l][0][2] / double(a.mid.size());
+  for (std::size_t j = 1; j < a.T; ++j) rest = std::max(rest, a.shift_pooled[j][2]);
+  r.markdown = "## Figure 1: the source-agnostic shift\n\nΔ_j = b_Q,h · (W_K,h x_j) from the ln_1 output, unscaled, each "
+               "(input, layer, head) row shifted to minimum 0. Median at key 0 (mean over layers " + a.mid.str() + "): **" +
+               fmt(pos0, 3) + "**; largest median at any other key: " + fmt(rest, 3) +
+               ". Files: `fig1_shift.svg`, `fig1_shift_median.svg`, `fig1_shift_percentiles.csv`.\n\n";
+  return r;
+}
+
+inline rendered figure2(const circuit_analysis& a) {
+  rendered r;
+  const std::size_t J = a.cosine_mean.size();
+  table t{{"position", "mean", "p5", "p25", "p50", "p75", "p95"}};
+  for (std::size_t j = 0; j < J; ++j) {
+    std::vector<std::string> row{std::to_string(j), fmt(a.cosine_mean[j], 5)};
+    for (double v : a.cosine_percentiles[j]) row.push_back(fmt(v, 5));
+    t.add(row);
+  }
+  r.files.push_back({"fig2_cosines.csv", t.csv()});
+  r.files.push_back({"fig2_cosines.svg", percentile_bands_svg(detail::positions(J), {detail::band_of("layers " + a.mid.str(), a.cosine_percentiles)},
+                                                              {.title = "cos(b_Q,h, W_K,h EPE_j), layers " + a.mid.str() + ", all heads",
+                                                               .xlabel = "position j", .ylabel = "cosine"})});
+  double rest = -1;
+  for (std::size_t j = 1; j < J; ++j) rest = std::max(rest, a.cosine_mean[j]);
+  r.markdown = "## Figure 2: b_Q aligns with the key of EPE_0\n\ncos(b_Q,h, W_K,h EPE_j) pooled over layers " + a.mid.str() +
+               " and heads (W_K,h EPE_j: head h's slice of the key projection of the raw EPE_j, no LayerNorm, no b_K). "
+               "Mean at j = 0: **" + fmt(a.cosine_mean[0], 3) + "**; largest mean at j > 0: " + fmt(rest, 3) +
+               ". The paper: high at j = 0 only. Files: `fig2_cosines.svg`, `fig2_cosines.csv`.\n\n";
+  return r;
+}
+
+inline rendered figure3(const circuit_analysis& a, const published_numbers& p) {
+  rendered r;
+  table t{{"position", "median_mlp_only", "median_full_block"}};
+  for (std::size_t i = 0; i < a.T; ++i) t.add({std::to_string(i), fmt(a.epe_mlp_only[i], 5), fmt(a.epe_full_block[i], 5)});
+  r.files.push_back({"fig3_epe_validation.csv", t.csv()});
+  const auto xs = detail::positions(a.T);
+  r.files.push_back({"fig3_epe_validation.svg", line_chart_svg({{"MLP-only", xs, a.epe_mlp_only}, {"full block", xs, a.epe_full_block}},
+                                                               {.title = "cos(N_i, EPE_i), median over inputs", .xlabel = "position i",
+                                                                .ylabel = "cosine"})});
+  double lo = 2, hi = -2;
+  for (std::size_t i = 1; i < a.T; ++i) lo = std::min(lo, a.epe_mlp_only[i]), hi = std::max(hi, a.epe_mlp_only[i]);
+  const bool ref = !std::isnan(p.epe_cos0);
+  r.markdown = "## Figure 3: EPE is the positional part of the first block's output\n\nMedian cos(N_i, EPE_i) over inputs, "
+               "MLP-only variant: position 0 **" + fmt(a.epe_mlp_only[0], 3) + "**" +
+               (ref ? " (paper " + fmt(p.epe_cos0, 3) + ")" : std::string()) + ", other positions " + fmt(lo, 3) + "–" + fmt(hi, 3) +
+               (ref ? " (paper " + fmt(p.epe_cos_low, 2) + "–" + fmt(p.epe_cos_high, 2) + ")" : std::string()) +
+               ". Full block: position 0 " + fmt(a.epe_full_block[0], 3) + ". Files: `fig3_epe_validation.svg`, `fig3_epe_validation.csv`.\n\n";
+  return r;
+}
+
+inline rendered figure4(const circuit_analysis& a, const published_numbers& p) {
+  rendered r;
+  table t{{"coordinate", "epe0", "abs_epe0", "massive"}};
+  std::vector<double> absv;
+  for (std::size_t c = 0; c < a.d_model; ++c) {
+    const bool is = std::find(a.massive.begin(), a.massive.end(), c) != a.massive.end();
+    t.add({std::to_string(c), fmt(a.epe0[c], 6), fmt(std::abs(a.epe0[c]), 6), is ? "1" : "0"});
+    absv.push_back(std::abs(a.epe0[c]));
+  }
+  r.files.push_back({"fig4_massive.csv", t.csv()});
+  r.files.push_back({"fig4_epe0.svg", line_chart_svg({{"|EPE_0[d]|", detail::positions(a.d_model), absv}},
+                                                     {.title = "|EPE_0| by residual coordinate", .xlabel = "coordinate d", .ylabel = "|EPE_0[d]|"})});
+  table g{{"layer", "mean_gamma_massive", "mean_gamma_other"}};
+  for (std::size_t l = 0; l < a.layers; ++l) g.add({std::to_string(l), fmt(a.gamma_by_layer[l].massive, 5), fmt(a.gamma_by_layer[l].other, 5)});
+  g.add({"mid " + a.mid.str(), fmt(a.gamma_mid.massive, 5), fmt(a.gamma_mid.other, 5)});
+  r.files.push_back({"fig4_gamma.csv", g.csv()});
+  const bool ours = p.about(a.arch) && !std::isnan(p.gamma_massive);
+  r.files.push_back({"fig4_gamma.svg", bar_chart_svg({"massive", "other"}, {a.gamma_mid.massive, a.gamma_mid.other}, {},
+                                                     {.title = "Mean γ_h[d] = |b_Q,h · W_K,h[:, d]|, layers " + a.mid.str(),
+                                                      .xlabel = "EPE_0 coordinates", .ylabel = "mean γ"},
+                                                     ours ? std::vector<double>{p.gamma_massive, p.gamma_other} : std::vector<double>{})});
+  auto list = [](const std::vector<std::size_t>& v) {
+    std::string s;
+    for (std::size_t c : v) s += (s.empty() ? "" : ", ") + std::to_string(c);
+    return "{" + s + "}";
+  };
+  const bool ref = !p.massive_coordinates.empty();
+  r.markdown = "## Figure 4: W_K reads the massive coordinates of EPE_0\n\nMassive coordinates of EPE_0 (|EPE_0[d]| > mean + "
+               "3 sd, sample sd): **" + list(a.massive) + "**" +
+               (ref ? " (paper, " + p.architecture + ": " + list(p.massive_coordinates) + ")" : std::string()) +
+               ". Mean γ over layers " + a.mid.str() + " and heads: **" + fmt(a.gamma_mid.massive, 3) + "** on them vs **" +
+               fmt(a.gamma_mid.other, 3) + "** on the others" +
+               (ref ? " (paper: " + fmt(p.gamma_massive, 3) + " vs " + fmt(p.gamma_other, 3) + ")" : std::string()) +
+               ". Files: `fig4_gamma.svg`, `fig4_epe0.svg`, `fig4_gamma.csv`, `fig4_massive.csv`.\n\n";
+  return r;
+}
+
+inline rendered figure5(const circuit_analysis& a, const std::string& first_dataset) {
+  rendered r;
+  table t{{"intervention", "query", "key", "attention"}};
+  std::string maps;
+  for (const auto& m : a.maps) {
+    for (std::size_t i = 0; i < a.T; ++i)
+      for (std::size_t j = 0; j <= i; ++j) t.add({m.id, std::to_string(i), std::to_string(j), fmt(m.pattern[i * a.T + j], 5)});
+    const std::string file = "fig5_" + m.id + ".svg";
+    r.files.push_back({file, heatmap_svg(m.pattern, a.T, a.T,
+                                         {.title = m.id + ": " + m.name + " (input 0, mean over layers " + a.mid.str() + " and heads)",
+                                          .xlabel = "key position", .ylabel = "query position", .width = 560, .height = 520},
+                                         0.0, 1.0)});
+    maps += "[" + m.id + "](" + file + ") ";
+  }
+  r.files.push_back({"fig5_attention_maps.csv", t.csv()});
+  r.markdown = "## Figure 5: attention maps per intervention\n\nInput 0 (" + first_dataset + "), mean over layers " + a.mid.str() +
+               " and heads, colour scale 0-1: " + maps + "\n\n";
+  return r;
+}
+
+// ---- report.md -------------------------------------------------------------------------------------------
+
+inline std::string report_header(const circuit_analysis& a, const circuit_report_options& o) {
+  std::string md = "# Attention sinks: circuit report\n\n";
+  md += "- model: " + (o.model_label.empty() ? std::string("(in memory)") : o.model_label) + ", architecture `" + a.arch + "`\n";
+  std::size_t n = 0;
+  for (const auto& [name, idx] : a.groups) n = std::max(n, idx.size());
+  md += "- inputs: " + (o.inputs_label.empty() ? std::string("(in memory)") : o.inputs_label) + ": " + std::to_string(n) +
+        " of " + std::to_string(a.T) + " tokens";
+  for (const auto& [name, idx] : a.groups)
+    if (name != "all" || a.datasets == std::vector<std::string>{"all"}) md += ", " + name + " " + std::to_string(idx.size());
+  if (o.dropped_inputs) md += " (" + std::to_string(o.dropped_inputs) + " shorter inputs dropped)";
+  md += "\n- BOS attention: mean attention of queries " + std::to_string(a.T / 2) + ".." + std::to_string(a.T - 1) +
+        " to position 0, over the heads of a layer, then over layers; **mid** scope = layers " + a.mid.str() +
+        ", **all** = layers " + a.all.str() + ". Chance (uniform causal attention): " + fmt(a.chance, 4) + ".\n";
+  md += "- ± values are 2 standard errors over inputs (as the paper prints them).\n\n";
+  return md;
+}
+
+inline std::string skipped_markdown(const circuit_analysis& a) {
+  std::string s;
+  for (const auto& oc : a.outcomes)
+    if (!oc.status.applies) s += "- **" + oc.id + "** (" + oc.name + "): `" + oc.status.code + "`: " + oc.status.reason + "\n";
+  return s.empty() ? s : "## Skipped interventions\n\n" + s + "\n";
+}
+
+/// Writes the files listed in the header of this file into `out` (created if needed), from the analysis.
+inline void write_circuit_report(const circuit_analysis& a, const published_numbers& p, const std::filesystem::path& out,
+                                 const circuit_report_options& o = {}) {
+  std::filesystem::create_directories(out);
+  auto write = [&](const std::string& name, const std::string& text) { write_text_atomically(out / name, text); };
+  write("interventions.csv", scope_table(a, a.mid).csv());
+  write("interventions_all_layers.csv", scope_table(a, a.all).csv());
+  write("cross_entropy.csv", per_input_table(a, &intervention_outcome::cross_entropy, true).csv());
+  write("sink_rate.csv", per_input_table(a, &intervention_outcome::sink_rate, false).csv());
+  write("bos_by_layer.csv", by_layer_table(a).csv());
+  write("bos_by_head.csv", by_head_table(a).csv());
+  write("skipped.csv", skipped_table(a).csv());
+  write("table1.svg", table1_figure(a, p));
+
+  std::string figures;
+  auto add = [&](const rendered& r) {
+    for (const auto& [name, text] : r.files) write(name, text);
+    figures += r.markdown;
+  };
+  if (a.circuit.applies) {
+    add(figure1(a));
+    if (a.epe.applies) {
+      add(figure2(a));
+      add(figure3(a, p));
+      add(figure4(a, p));
+    } else {
+      figures += "## Figures 2-4\n\nNot applicable: " + a.epe.reason + " (" + a.epe.code + ").\n\n";
+    }
+  } else {
+    figures += "## Figures 1-4\n\nNot applicable: " + a.circuit.reason + " (" + a.circuit.code + ").\n\n";
+  }
+  add(figure5(a, a.datasets.empty() ? std::string() : a.datasets[0]));
+
+  const bool ours = p.about(a.arch);
+  std::string md = report_header(a, o);
+  md += "## Table 1: interventions, mid scope (layers " + a.mid.str() + ")\n\n" + table1_markdown(a, a.mid, ours ? &p : nullptr) + "\n";
+  if (ours) {
+    md += "Published: " + p.source + ".";
+    if (!std::isnan(p.ce_baseline)) {
+      md += " Cross-entropy in " + p.ce_source + ": baseline " + fmt(p.ce_baseline, 2) + " nats";
+      for (const auto& [id, v] : p.ce_delta) md += "; " + id + " +" + fmt(v, 2);
+      md += ".";
+    }
+    md += "\n\n";
+  }
+  md += "Figure: `table1.svg`. Per dataset, mid scope:\n\n" + per_dataset_markdown(a, ours ? &p : nullptr) + "\n";
+  md += "## Table 1 over all layers (0.." + std::to_string(a.layers - 1) + ")\n\n" + table1_markdown(a, a.all, nullptr) + "\n";
+  md += skipped_markdown(a);
+  md += figures;
   md += "## Files\n\n`interventions.csv` (mid), `interventions_all_layers.csv`, `cross_entropy.csv`, `sink_rate.csv`, "
         "`bos_by_layer.csv`, `bos_by_head.csv`, `skipped.csv`, and the figures' CSV/SVG files named above.\n";
   write("report.md", md);
+}
+
+/// Analyses `inputs` on `m` (analyse_circuit) and writes the report, with the published numbers of
+/// o.published_file and o.published_dir.
+template <architecture_type A>
+void write_circuit_report(const model<A>& m, const std::vector<labelled_input>& inputs, const std::filesystem::path& out,
+                          const circuit_report_options& o = {}) {
+  const auto a = analyse_circuit(m, inputs, {.batch = o.batch, .seed = o.seed, .fig2_positions = o.fig2_positions, .log = o.log});
+  write_circuit_report(a, load_published(o.published_dir, o.published_file), out, o);
 }
 
 }  // namespace sinkcore::report

@@ -135,12 +135,12 @@ struct plot_area {
 };
 
 inline plot_area frame(svg_canvas& c, const chart_options& o, double xmin, double xmax, double ymin, double ymax,
-                       bool x_ticks = true) {
+                       bool x_ticks = true, double bottom = 55) {
   if (!std::isnan(o.y_min)) ymin = o.y_min;
   if (!std::isnan(o.y_max)) ymax = o.y_max;
   for (const auto& h : o.hlines) ymin = std::min(ymin, h.second), ymax = std::max(ymax, h.second);
   if (!(ymax > ymin)) ymax = ymin + 1;
-  plot_area a{70, 40, c.width - 20, c.height - 55, xmin, xmax, ymin, ymax};
+  plot_area a{70, 40, c.width - 20, c.height - bottom, xmin, xmax, ymin, ymax};
   c.text(c.width / 2, 22, o.title, 15, "middle", "font-weight=\"bold\"");
   c.text((a.x0 + a.x1) / 2, c.height - 12, o.xlabel, 12);
   c.text(16, (a.y0 + a.y1) / 2, o.ylabel, 12, "middle",
@@ -304,34 +304,48 @@ inline std::string line_chart_svg(const std::vector<line_series>& series, const 
 /// Bars with error bars (+- errors[i]; empty: none) and optional reference markers per bar (e.g. the
 /// published values; NaN: no marker), drawn as black diamonds.
 inline std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vector<double>& values,
-                                 const std::vector<double>& errors, const chart_options& o,
+                                 const std::vector<double>& lower, const std::vector<double>& upper, const chart_options& o,
                                  const std::vector<double>& reference = {}, std::string_view reference_name = "published") {
-  if (values.size() != labels.size() || (!errors.empty() && errors.size() != values.size()) ||
+  if (values.size() != labels.size() || lower.size() != upper.size() || (!lower.empty() && lower.size() != values.size()) ||
       (!reference.empty() && reference.size() != values.size()))
-    throw error("bar_chart_svg: labels, values, errors and reference must have the same length");
+    throw error("bar_chart_svg: labels, values, interval bounds and reference must have the same length");
   std::vector<double> all(values);
-  for (std::size_t i = 0; i < errors.size(); ++i) all.push_back(values[i] + errors[i]);
+  all.insert(all.end(), upper.begin(), upper.end());
+  all.insert(all.end(), lower.begin(), lower.end());
   all.insert(all.end(), reference.begin(), reference.end());
   auto [lo, hi] = detail::finite_range(all);
-  svg_canvas c{o.width, o.height};
   const double n = double(std::max<std::size_t>(values.size(), 1));
-  const auto a = detail::frame(c, o, 0, n, std::min(lo, 0.0), hi, false);
+  // Labels wider than their slot are drawn at an angle, with room for them below the axis.
+  constexpr double char_px = 6.0, angle = 40.0, sin_a = 0.6428;  // sin 40°
+  std::size_t longest = 0;
+  for (const auto& l : labels) longest = std::max(longest, l.size());
+  const double slot_px = (o.width - 90) / n, label_px = char_px * double(longest);
+  const bool tilt = label_px > 0.9 * slot_px;
+  const double extra = tilt ? label_px * sin_a : 0.0;
+  svg_canvas c{o.width, o.height + extra};
+  const auto a = detail::frame(c, o, 0, n, std::min(lo, 0.0), hi, false, 55 + extra);
   const double slot = (a.x1 - a.x0) / n;
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double cx = a.x0 + slot * (double(i) + 0.5), bw = slot * 0.6;
     if (std::isfinite(values[i])) {
       c.rect(cx - bw / 2, a.py(std::max(values[i], 0.0)), bw, std::abs(a.py(values[i]) - a.py(0)), series_colour(0));
-      if (!errors.empty() && std::isfinite(errors[i])) {
-        c.line(cx, a.py(values[i] - errors[i]), cx, a.py(values[i] + errors[i]), "#222", 1.2);
-        c.line(cx - bw / 6, a.py(values[i] - errors[i]), cx + bw / 6, a.py(values[i] - errors[i]), "#222", 1.2);
-        c.line(cx - bw / 6, a.py(values[i] + errors[i]), cx + bw / 6, a.py(values[i] + errors[i]), "#222", 1.2);
+      if (!lower.empty() && std::isfinite(lower[i]) && std::isfinite(upper[i])) {
+        const double y_lo = a.py(lower[i]), y_hi = a.py(upper[i]);
+        c.line(cx, y_lo, cx, y_hi, "#222", 1.2, "class=\"interval\"");
+        c.line(cx - bw / 6, y_lo, cx + bw / 6, y_lo, "#222", 1.2);
+        c.line(cx - bw / 6, y_hi, cx + bw / 6, y_hi, "#222", 1.2);
       }
     }
     if (!reference.empty() && std::isfinite(reference[i])) {
       const double ry = a.py(reference[i]);
       c.polygon({{cx, ry - 5}, {cx + 5, ry}, {cx, ry + 5}, {cx - 5, ry}}, "#000", 0.9);
     }
-    c.text(cx, a.y1 + 16, labels[i], 10);
+    if (tilt) {
+      const double ty = a.y1 + 12;
+      c.text(cx + 3, ty, labels[i], 10, "end", "transform=\"rotate(-" + num(angle) + " " + num(cx + 3) + " " + num(ty) + ")\"");
+    } else {
+      c.text(cx, a.y1 + 16, labels[i], 10);
+    }
   }
   detail::hlines(c, a, o);
   if (!reference.empty()) {
@@ -339,6 +353,20 @@ inline std::string bar_chart_svg(const std::vector<std::string>& labels, const s
     c.text(a.x1 - 138, a.y0 + 13, reference_name, 11, "start");
   }
   return c.str();
+}
+
+/// Bars with symmetric error bars value ± error (errors may be empty).
+inline std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vector<double>& values,
+                                 const std::vector<double>& errors, const chart_options& o,
+                                 const std::vector<double>& reference = {}, std::string_view reference_name = "published") {
+  if (!errors.empty() && errors.size() != values.size())
+    throw error("bar_chart_svg: labels, values, errors and reference must have the same length");
+  std::vector<double> lower, upper;
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    lower.push_back(values[i] - errors[i]);
+    upper.push_back(values[i] + errors[i]);
+  }
+  return bar_chart_svg(labels, values, lower, upper, o, reference, reference_name);
 }
 
 }  // namespace sinkcore::report

