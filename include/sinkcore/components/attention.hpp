@@ -57,7 +57,7 @@ struct normalisation {
   template <class A>
   static constexpr void activations(auto&& add, int layer) {
     if constexpr (learnable_bias)
-      if (layer < 0) add(scratch(act::d_attn_bias, extent::head_seqs, 1));  // d loss / d b_h per (sequence, head)
+      if (layer < 0) add(backward_scratch(act::d_attn_bias, extent::head_seqs, 1));  // d loss / d b_h per (sequence, head)
   }
 
   /// GPT-2's attention in architecture A: softmax and no extra slot, done by the causal-softmax kernels.

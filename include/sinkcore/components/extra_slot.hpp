@@ -73,9 +73,9 @@ struct slot_common {
   template <class A>
   static constexpr void activations(auto&& add, int layer) {
     if (layer < 0) {
-      add(scratch(act::d_slot, extent::head_rows, 1));
-      add(scratch(act::d_slot_k, extent::head_seqs, A::d_head));
-      add(scratch(act::d_slot_v, extent::head_seqs, A::d_head));
+      add(backward_scratch(act::d_slot, extent::head_rows, 1));
+      add(backward_scratch(act::d_slot_k, extent::head_seqs, A::d_head));
+      add(backward_scratch(act::d_slot_v, extent::head_seqs, A::d_head));
       return;
     }
     add(activation_spec{act::slot_pattern, layer, extent::head_rows, 1});

@@ -41,8 +41,8 @@ struct gpt2 {
   }
   /// Backward scratch: d loss / d (the MLP's hidden layer).
   template <class A>
-  static constexpr void scratch(auto&& add) {
-    add(sinkcore::scratch(act::d_mlp, extent::tokens, A::d_mlp));
+  static constexpr void backward_scratch(auto&& add) {
+    add(sinkcore::backward_scratch(act::d_mlp, extent::tokens, A::d_mlp));
   }
 
   template <class V, class Hook>

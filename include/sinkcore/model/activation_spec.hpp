@@ -75,7 +75,7 @@ struct activation_spec {
 
 /// Shorthands: a per-token slab, and backward scratch.
 constexpr activation_spec per_token(act a, int layer, std::size_t width) { return {a, layer, extent::tokens, width}; }
-constexpr activation_spec scratch(act a, extent per, std::size_t width) {
+constexpr activation_spec backward_scratch(act a, extent per, std::size_t width) {
   return {a, -1, per, width, phase::backward};
 }
 

@@ -681,7 +681,10 @@ inline nlohmann::json request_json(const build_options& o) {
 inline build_result build(const build_options& o) {
   namespace d = detail;
   const fs::path dir = corpus_dir(o.cache), downloads = o.cache / "downloads";
-  build_result r{dir / "train.txt", dir / "held_out.txt", dir / "manifest.json"};
+  build_result r;
+  r.train = dir / "train.txt";
+  r.held_out = dir / "held_out.txt";
+  r.manifest = dir / "manifest.json";
   const nlohmann::json request = request_json(o);
   if (!o.rebuild && fs::exists(r.manifest) && fs::exists(r.train) && fs::exists(r.held_out)) {
     try {
@@ -729,7 +732,8 @@ inline build_result build(const build_options& o) {
   };
   for (const auto& s : sources()) {
     if (s.nonfree && !o.nonfree) continue;
-    source_stats st{std::string(s.name)};
+    source_stats st;
+    st.name = std::string(s.name);
     std::vector<fs::path> files;
     for (const auto& pkg : s.packages) {
       st.packages += (st.packages.empty() ? "" : " ") + std::string(pkg);
