@@ -2,6 +2,7 @@
 // and internal consistency (not the scientific outcome), and resuming.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -52,6 +53,14 @@ TEST_CASE("budgets: named, checked, and the chance level", "[study]") {
   b.steps = 0;
   CHECK_THROWS_AS(b.check(), sinkcore::error);
   CHECK(study::quick_budget().seeds >= 3);
+  // Every variant a budget names is in the tiny zoo (a misspelt name would silently drop a variant).
+  const auto names = study::zoo_names<tiny_zoo>();
+  for (const char* budget : {"quick", "standard", "full"})
+    for (const auto& v : study::budget_by_name(budget).variants) {
+      INFO(budget << ": " << v);
+      CHECK(std::any_of(names.begin(), names.end(), [&](const std::string& n) { return study::detail::short_name(n) == v; }));
+    }
+  CHECK(study::quick_budget().variants.size() == 7);
   CHECK(study::regime_by_name("bos") == study::regime::bos);
   CHECK_THROWS_AS(study::regime_by_name("eos"), sinkcore::error);
   // classification of a summary against chance
@@ -127,6 +136,8 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
         CHECK_THAT(std::stod(row[col(vt, "bos_metric_se")]), WithinAbs(v.at("bos_metric_se"), 1e-6));
         CHECK_THAT(std::stod(row[col(vt, "chance")]), WithinAbs(v.at("chance"), 1e-6));
         CHECK(row[col(vt, "verdict")] == v.at("verdict"));
+        CHECK(row[col(vt, "bos_metric_verdict")] == v.at("bos_metric_verdict"));
+        CHECK_THAT(std::stod(row[col(vt, "primary_mean")]), WithinAbs(v.at("primary_mean"), 1e-6));
       }
     CHECK(found);
     for (const auto& s : v.at("seeds")) {
@@ -173,14 +184,22 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   CHECK(md.find("## Verdict") != std::string::npos);
   CHECK(md.find("](fig_metric_gpt2.svg)") != std::string::npos);
   CHECK(md.find("](fig_emergence_tiny.svg)") != std::string::npos);
+  // A finished run keeps its weights, curve and result, not the AdamW state.
   for (const char* v : {"tiny", "tiny.no-qbias"})
     for (const char* r : {"gpt2", "bos"})
-      for (int s = 1; s <= 2; ++s)
-        CHECK(fs::exists(out / "runs" / v / r / ("seed" + std::to_string(s)) / "checkpoint.safetensors"));
+      for (int s = 1; s <= 2; ++s) {
+        const auto dir = out / "runs" / v / r / ("seed" + std::to_string(s));
+        CHECK(fs::exists(dir / "model.safetensors"));
+        CHECK(fs::exists(dir / "curve.json"));
+        CHECK(fs::exists(dir / "result.json"));
+        CHECK_FALSE(fs::exists(dir / "checkpoint.safetensors"));
+      }
+  CHECK(fs::file_size(out / "runs" / "tiny" / "bos" / "seed1" / "model.safetensors") <
+        model<gpt2_tiny>::size() * sizeof(float) + 65536);
 
   // ---- a second run with the same OUT retrains nothing and writes the same results.json --------------
   const std::string first = slurp(out / "results.json");
-  const auto ckpt = out / "runs" / "tiny" / "bos" / "seed2" / "checkpoint.safetensors";
+  const auto ckpt = out / "runs" / "tiny" / "bos" / "seed2" / "model.safetensors";
   const auto mtime = fs::last_write_time(ckpt);
   trained_steps = 0;
   study::run_study<micro_zoo>(o);
@@ -188,7 +207,7 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   CHECK(fs::last_write_time(ckpt) == mtime);
   CHECK(slurp(out / "results.json") == first);
 
-  // A run whose result was lost resumes from its final checkpoint: no training, the same numbers.
+  // A run whose result was lost is measured again from its weights: no training, the same numbers.
   fs::remove(out / "runs" / "tiny.no-qbias" / "gpt2" / "seed1" / "result.json");
   study::run_study<micro_zoo>(o);
   CHECK(trained_steps == 0);
@@ -209,7 +228,7 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   runs[0].bos_metric = 0.9;
   runs[1].bos_metric = 0.03;
   const auto uneven = study::summarize_runs(runs);
-  CHECK(uneven.verdict == "not-above-chance");  // mean 0.465, but mean - 2 SE is below chance
+  CHECK(uneven.bos_metric_verdict == "not-above-chance");  // mean 0.465, but mean - 2 SE is below chance
   auto b2 = o.plan;
   b2.seeds = 2;
   const fs::path out2 = fresh_dir("uneven");
@@ -223,10 +242,137 @@ TEST_CASE("dispensability study: micro budget end to end, consistent report, res
   fs::remove_all(out);
 }
 
+TEST_CASE("dispensability study: the primary measure, its chance and the paired comparison are consistent", "[study]") {
+  const fs::path out = fresh_dir("primary");
+  auto o = micro_options(out);
+  o.plan.seeds = 3;
+  o.regimes = {study::regime::bos};
+  const auto vs = study::run_study<micro_zoo>(o);
+  REQUIRE(vs.size() == 2);
+  const auto j = nlohmann::json::parse(slurp(out / "results.json"));
+  CHECK(j.at("primary_measure") == "peak_layer_metric");
+  const auto& variants = j.at("variants");
+  REQUIRE(variants.size() == 2);
+  const auto& base = variants[0];
+  const auto& other = variants[1];
+  REQUIRE(base.at("name") == "tiny");
+  CHECK(base.at("verdict") == "baseline");
+  CHECK_FALSE(base.contains("paired"));
+
+  // Per seed: the peak layer is the argmax of by_layer, its value the primary measure, sink heads counted.
+  for (const auto& v : variants)
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      const auto rj = nlohmann::json::parse(slurp(out / "runs" / v.at("name").get<std::string>() / "bos" /
+                                                  ("seed" + std::to_string(seed)) / "result.json"))
+                          .at("result");
+      const auto by_layer = rj.at("by_layer").get<std::vector<double>>();
+      const auto by_head = rj.at("by_head").get<std::vector<double>>();
+      REQUIRE(by_layer.size() == gpt2_tiny::layers);
+      const std::size_t argmax = std::size_t(std::max_element(by_layer.begin(), by_layer.end()) - by_layer.begin());
+      CHECK(rj.at("peak_layer") == argmax);
+      CHECK(rj.at("peak_layer_metric").get<double>() == by_layer[argmax]);
+      CHECK(rj.at("primary").get<double>() == by_layer[argmax]);
+      for (std::size_t l = 0; l < gpt2_tiny::layers; ++l) {
+        double mean = 0;
+        for (std::size_t h = 0; h < gpt2_tiny::heads; ++h) mean += by_head[l * gpt2_tiny::heads + h] / gpt2_tiny::heads;
+        CHECK_THAT(by_layer[l], WithinAbs(mean, 1e-12));
+      }
+      CHECK(rj.at("sink_heads") == std::size_t(std::count_if(by_head.begin(), by_head.end(), [](double x) { return x > 0.3; })));
+      CHECK(rj.at("by_head_sink").size() == gpt2_tiny::layers * gpt2_tiny::heads);
+      CHECK(v.at("seeds")[seed - 1].at("primary") == rj.at("primary"));
+    }
+
+  // The chance level of the primary measure against a brute-force computation: the untrained model of the
+  // same seed on the same windows, attention of second-half queries to key 0 read off the patterns.
+  {
+    const auto data = study::load_study_data(o.plan.train_corpus, o.corpora);
+    const std::size_t T = std::min(o.plan.metric_length, o.plan.context);
+    const auto w = study::make_windows(data.train.held_out, o.plan.eval_windows, T, study::regime::bos, 0x5eed40);
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      const model<gpt2_tiny> untrained(seed);
+      workspace<gpt2_tiny> ws;
+      forward(untrained, ws, std::span<const int>(w.inputs), w.n, T);
+      double best = -1;
+      for (std::size_t l = 0; l < gpt2_tiny::layers; ++l) {
+        double sum = 0;
+        std::size_t count = 0;
+        for (std::size_t b = 0; b < w.n; ++b)
+          for (std::size_t h = 0; h < gpt2_tiny::heads; ++h)
+            for (std::size_t q = T / 2; q < T; ++q, ++count) sum += ws.pattern(l, b, h)[q * T + 0];
+        best = std::max(best, sum / double(count));
+      }
+      CHECK_THAT(base.at("seeds")[seed - 1].at("primary_chance").get<double>(), WithinAbs(best, 1e-6));
+      CHECK(best > bos_attention_chance(T) * 0.5);
+    }
+  }
+
+  // The paired difference is the mean of the per-seed differences, its interval the t interval over seeds.
+  std::vector<double> d;
+  for (std::size_t k = 0; k < 3; ++k)
+    d.push_back(other.at("seeds")[k].at("primary").get<double>() - base.at("seeds")[k].at("primary").get<double>());
+  const auto& paired = other.at("paired");
+  CHECK(paired.at("measure") == "peak_layer_metric");
+  CHECK(paired.at("n") == 3);
+  CHECK_THAT(paired.at("mean_diff").get<double>(), WithinAbs((d[0] + d[1] + d[2]) / 3, 1e-12));
+  const double half = 4.303 * stats::standard_error(d);
+  CHECK_THAT(paired.at("ci95")[0].get<double>(), WithinAbs((d[0] + d[1] + d[2]) / 3 - half, 1e-12));
+  CHECK_THAT(paired.at("ci95")[1].get<double>(), WithinAbs((d[0] + d[1] + d[2]) / 3 + half, 1e-12));
+  CHECK(other.at("verdict") == vs[1].verdict);
+  CHECK(vs[1].verdict == study::paired_verdict(vs[1], vs[0]));
+  double primary_sum = 0;
+  for (const auto& s : other.at("seeds")) primary_sum += s.at("primary").get<double>();
+  CHECK_THAT(other.at("primary_mean").get<double>(), WithinAbs(primary_sum / 3, 1e-12));
+  const std::string md = slurp(out / "report.md");
+  CHECK(md.find("**Verdict rule:**") != std::string::npos);
+  CHECK(md.find("](fig_primary_bos.svg)") != std::string::npos);
+  CHECK(fs::exists(out / "fig_primary_bos.svg"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("the verdict rule on synthetic seeds", "[study]") {
+  auto summary = [](std::string name, std::vector<double> primary, double chance) {
+    std::vector<study::run_result> runs;
+    for (std::size_t k = 0; k < primary.size(); ++k) {
+      study::run_result r;
+      r.variant = std::move(name == "" ? "x" : name);
+      r.regime = "bos";
+      r.seed = k + 1;
+      r.primary = primary[k];
+      r.primary_chance = chance;
+      r.chance = chance;
+      runs.push_back(r);
+    }
+    return study::summarize_runs(runs);
+  };
+  const double c = 0.04;
+  auto verdict_of = [&](std::vector<double> base, std::vector<double> variant) {
+    std::vector<study::variant_summary> vs{summary("tiny", base, c), summary("tiny.x", variant, c)};
+    study::compare_with_baseline(vs, "tiny");
+    CHECK(vs[0].verdict == "baseline");
+    return vs[1].verdict;
+  };
+  CHECK(verdict_of({0.5, 0.6, 0.4}, {0.05, 0.06, 0.04}) == "removed");
+  CHECK(verdict_of({0.5, 0.6, 0.4}, {0.30, 0.41, 0.19}) == "weakened");       // d = -0.2 each seed
+  CHECK(verdict_of({0.5, 0.6, 0.4}, {0.70, 0.81, 0.61}) == "strengthened");
+  CHECK(verdict_of({0.5, 0.6, 0.4}, {0.6, 0.4, 0.5}) == "sink kept");          // interval holds 0, sinks everywhere
+  CHECK(verdict_of({0.5, 0.6, 0.4}, {0.6, 0.1, 0.5}) == "no detectable difference");
+  CHECK(verdict_of({0.5, 0.1, 0.4}, {0.05, 0.06, 0.04}) != "removed");         // no sink in every baseline seed
+  // t quantiles: the table, and the expansion beyond it against known values
+  CHECK(stats::student_t_975(1) == 12.706);
+  CHECK(stats::student_t_975(4) == 2.776);
+  CHECK_THAT(stats::student_t_975(40), WithinAbs(2.0211, 2e-4));
+  CHECK_THAT(stats::student_t_975(120), WithinAbs(1.9799, 2e-4));
+  const std::vector<double> one{0.5};
+  CHECK(std::isnan(stats::t_interval_95(one).lo));
+}
+
 TEST_CASE("dispensability study: unknown variants are refused", "[study]") {
   auto o = micro_options(fresh_dir("bad"));
   o.variants = {"tiny.no-such-thing"};
   CHECK_THROWS_AS(study::run_study<micro_zoo>(o), sinkcore::error);
+  o.variants.clear();
+  o.plan.variants = {"baseline", "nope"};  // the micro zoo has no NoPE variant
+  CHECK_THROWS_WITH(study::run_study<micro_zoo>(o), Catch::Contains("names variant 'nope'"));
 }
 
 TEST_CASE("mitigation study: micro budget, where the attention went adds up", "[study][mitigation]") {
@@ -285,7 +431,7 @@ TEST_CASE("mitigation study: micro budget, where the attention went adds up", "[
   CHECK(md.find("## Where the attention went") != std::string::npos);
   CHECK(md.find("| tiny.kv-bias |") != std::string::npos);
   // checkpoints of the new parameters load back
-  const auto m = io::load_weights<tiny_kv_bias>(out / "runs" / "tiny.kv-bias" / "bos" / "seed1" / "checkpoint.safetensors");
+  const auto m = io::load_weights<tiny_kv_bias>(out / "runs" / "tiny.kv-bias" / "bos" / "seed1" / "model.safetensors");
   double norm = 0;
   for (float x : m.tensor(role::slot_v_bias, 1)) norm += double(x) * x;
   CHECK(norm > 0.0);  // trained away from its zero initialisation

@@ -19,8 +19,8 @@ void register_dispensability(CLI::App& app) {
   static std::string zoo = "tiny";
   auto* cmd = app.add_subcommand(
       "dispensability",
-      "The main job: train every variant of the tiny zoo from scratch (two regimes, several seeds), compare their "
-      "sinks; writes report.md, results.json, CSVs and SVGs (resumes from OUT/runs)");
+      "The main job: train the variants of the tiny zoo from scratch (the budget's regimes, several seeds), compare "
+      "each with the baseline seed by seed; writes report.md, results.json, CSVs and SVGs (resumes from OUT/runs)");
   add_study_options(cmd, c, "quick (~15 min on 2 cores) | standard (~3 h) | full (unbounded) | micro");
   cmd->add_option("--zoo", zoo,
                   "tiny (the 11 variants of the tiny shape) | tiny-h16 (the same on 16 heads of 8) | tiny-512 (the same "
@@ -35,8 +35,11 @@ void register_dispensability(CLI::App& app) {
       return study::run_study<sinkcore::tiny_zoo>(o, study_runner());
     }, [](const auto& vs) {
       for (const auto& v : vs)
-        std::printf("%-36s %-5s metric %.4f ± %.4f (%.2f x chance %.4f) Sink_1^0.3 %.3f  %s\n", v.variant.c_str(),
-                    v.regime.c_str(), v.metric.mean, 2 * v.metric.se, v.ratio(), v.chance, v.sink.mean, v.verdict.c_str());
+        std::printf("%-32s %-5s primary %.3f (%.1f x chance %.3f, sink in %zu/%zu seeds)  Δ %+.3f [%+.3f, %+.3f]  "
+                    "paper metric %.3f ± %.3f  %s\n",
+                    v.variant.c_str(), v.regime.c_str(), v.primary.mean, v.primary_ratio(), v.primary_chance,
+                    v.primary_sink_seeds, v.runs.size(), v.paired.mean_diff, v.paired.ci95.lo, v.paired.ci95.hi,
+                    v.metric.mean, 2 * v.metric.se, v.verdict.c_str());
     });
   });
 }

@@ -28,6 +28,7 @@ void register_mitigations(CLI::App& app) {
     namespace study = sinkcore::study;
     study::study_options o;
     o.title = "Mitigation study";
+    o.budget_variants = false;  // every mitigation; the budget's list names the dispensability variants
     run_study_command("mitigations", c, o, [](const study::study_options& so) {
       if (zoo == "tiny-512") return study::run_study<sinkcore::mitigation_zoo_on_shape<sinkcore::tiny_512_shape>>(so, study_runner());
       return study::run_study<sinkcore::mitigation_zoo>(so, study_runner());

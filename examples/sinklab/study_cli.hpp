@@ -24,7 +24,7 @@ struct study_cli {
   float lr = 0, weight_decay = -1;
   std::string corpus;
   std::string cache = sinkcore::train::prose::default_cache().string();
-  std::vector<std::string> variants, regimes{"gpt2", "bos"};
+  std::vector<std::string> variants, regimes;  ///< empty: the budget's
   std::size_t jobs = 0;
   int threads = 1;
 
@@ -49,12 +49,13 @@ inline void add_study_options(CLI::App* cmd, study_cli& c, const std::string& bu
   cmd->add_option("--weight-decay", c.weight_decay, "override the budget's weight decay")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--corpus", c.corpus, "override the training corpus (nl | math | code | mix | prose | recall | unigram | backcopy | a+b+..., e.g. mix+recall | FILE)");
   cmd->add_option("--cache", c.cache, "where `sinklab corpus build` put the prose corpus")->capture_default_str();
-  cmd->add_option("--variants", c.variants, "only these architectures (see `sinklab archs`), comma-separated")
+  cmd->add_option("--variants", c.variants, "only these architectures (see `sinklab archs`), comma-separated (default: "
+                                           "the budget's; quick: the baseline and the six that remove the paper's components)")
       ->delimiter(',');
-  cmd->add_option("--regimes", c.regimes, "gpt2 and/or bos, comma-separated")
+  cmd->add_option("--regimes", c.regimes, "gpt2 and/or bos, comma-separated (default: the budget's; quick: bos, "
+                                         "standard and full: gpt2,bos)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"gpt2", "bos"}))
-      ->capture_default_str();
+      ->check(CLI::IsMember({"gpt2", "bos"}));
   cmd->add_option("--jobs", c.jobs, "runs trained at once, one thread each (default: the number of cores; under MPI, "
                                    "per rank: the cores divided by the ranks on the machine)");
   cmd->add_option("--threads", c.threads, "OpenMP threads inside a run when --jobs 1")->check(CLI::PositiveNumber)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,10 @@ struct budget {
   float weight_decay = 0.5f;          ///< AdamW decoupled decay on matrices (Gu et al.: 0.5 strengthens sinks)
   std::string train_corpus = "mix";   ///< a domain, mix, a mixture a+b+... or FILE (train::load_corpus)
   std::size_t seeds = 3;              ///< seeds 1..seeds; a seed fixes the initialisation and the data order
+  std::vector<std::string> regimes{"gpt2", "bos"};  ///< the data regimes run unless the caller names others
+  /// The variants run unless the caller names others, by short name (the part after the zoo's dot,
+  /// "baseline" for the zoo's first member: "no-qbias", "rotary", ...); empty: the whole zoo.
+  std::vector<std::string> variants{};
   // ---- evaluation ----------------------------------------------------------------------------------
   std::size_t eval_points = 6;        ///< emergence-curve evaluations along training (plus step 0)
   std::size_t checkpoint_every = 3;   ///< a checkpoint every this many evaluations (and at the end)
@@ -37,7 +42,8 @@ struct budget {
 
   nlohmann::json to_json() const {
     return {{"name", name}, {"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr}, {"warmup", warmup},
-            {"weight_decay", weight_decay}, {"train_corpus", train_corpus}, {"seeds", seeds},
+            {"weight_decay", weight_decay}, {"train_corpus", train_corpus}, {"seeds", seeds}, {"regimes", regimes},
+            {"variants", variants},
             {"eval_points", eval_points}, {"checkpoint_every", checkpoint_every}, {"curve_windows", curve_windows},
             {"eval_windows", eval_windows}, {"intervention_windows", intervention_windows},
             {"metric_length", metric_length}, {"sink_length", sink_length}};
@@ -57,6 +63,9 @@ struct budget {
     if (curve_windows == 0 || eval_windows < 2 || intervention_windows == 0)
       throw error("budget '" + name + "': need curve_windows >= 1, eval_windows >= 2, intervention_windows >= 1");
     if (!(lr > 0) || !(weight_decay >= 0)) throw error("budget '" + name + "': lr must be > 0 and weight_decay >= 0");
+    if (regimes.empty()) throw error("budget '" + name + "': needs at least one regime");
+    for (const auto& r : regimes)
+      if (r != "gpt2" && r != "bos") throw error("budget '" + name + "': unknown regime '" + r + "'; known: gpt2, bos");
   }
 };
 
@@ -77,17 +86,23 @@ inline budget micro_budget() {
   return b;
 }
 
-/// The README main job: 10 variants x 2 regimes x 3 seeds within 15 minutes on two shared cores,
-/// evaluation included (measured: docs/experiments.md). About 123k tokens per run on `mix` (natural
-/// language, code, math): far too few for a sink to form (even on `backcopy` the sink needs ~0.5M tokens);
-/// the report says so with the numbers.
+/// The README main job, within 15 minutes on two cores, evaluation included (measured: docs/experiments.md):
+/// the recipe (`backcopy`, BOS regime) at lr 1e-2 for 1200 steps of 8 x 64 tokens (0.6M tokens per run), the
+/// baseline and the six variants that remove the paper's components (no query bias, rotary, no positions, no
+/// first MLP, frozen-random keys, all three) x 3 seeds. At this budget the baseline grows a sink in every seed
+/// (docs/experiments.md); GPT-2's regime (no BOS) grows none at any budget that fits 15 minutes, so it is left
+/// to `--regimes gpt2,bos` and the standard budget.
 inline budget quick_budget() {
   budget b;
   b.name = "quick";
-  b.steps = 120;
-  b.batch = 16;
+  b.train_corpus = "backcopy";
+  b.steps = 1200;
+  b.batch = 8;
   b.context = 64;
+  b.lr = 1e-2f;
   b.warmup = 20;
+  b.regimes = {"bos"};
+  b.variants = {"baseline", "no-qbias", "rotary", "nope", "no-first-mlp", "frozen-keys", "rotary.no-qbias.frozen-keys"};
   b.eval_points = 6;
   b.checkpoint_every = 3;
   b.curve_windows = 32;
@@ -96,17 +111,18 @@ inline budget quick_budget() {
   return b;
 }
 
-/// Within 3 hours on two cores (~1.5-2.5 h measured): 2.46M tokens per run (60 runs), on the recipe's
-/// corpus `backcopy` (docs/experiments.md, "The recipe"): in the BOS regime the baseline grows sink heads
-/// there within this budget in every seed (the paper's mid-layer metric 9.6 x chance over 3 seeds; the sink
-/// forms in layer 2 or layer 0 depending on the seed), which it does not on `mix` at any budget we could
-/// run. `--corpus mix` gives the natural-text study at this budget.
+/// Within 3 hours on two cores (measured: docs/experiments.md): the recipe at lr 1e-2 for 1200 steps (1.2M
+/// tokens per run), the whole zoo, both regimes, 5 seeds (110 runs). `--corpus prose` gives the
+/// natural-text study at this budget (docs/training.md: no sink there at this scale).
 inline budget standard_budget() {
   budget b = quick_budget();
   b.name = "standard";
-  b.train_corpus = "backcopy";
-  b.steps = 2400;
-  b.warmup = 100;
+  b.steps = 1200;
+  b.batch = 16;
+  b.warmup = 40;
+  b.seeds = 5;
+  b.regimes = {"gpt2", "bos"};
+  b.variants = {};
   b.eval_points = 12;
   b.checkpoint_every = 2;
   b.curve_windows = 64;
@@ -120,6 +136,7 @@ inline budget standard_budget() {
 inline budget full_budget() {
   budget b = standard_budget();
   b.name = "full";
+  b.lr = 6e-3f;
   b.steps = 16000;
   b.warmup = 400;
   b.eval_points = 32;

@@ -44,8 +44,9 @@ namespace sinkcore::study {
 struct study_options {
   budget plan = quick_budget();
   fs::path out = "dispensability";
-  std::vector<std::string> variants{};  ///< architecture names to run (empty: the whole zoo)
-  std::vector<regime> regimes{regime::gpt2, regime::bos};
+  std::vector<std::string> variants{};  ///< architecture names to run (empty: the budget's, or the whole zoo)
+  bool budget_variants = true;          ///< with variants empty: run the budget's (false: the whole zoo)
+  std::vector<regime> regimes{};        ///< the regimes to run (empty: the budget's)
   train::corpus_options corpora{};
   std::size_t jobs = 1;                 ///< runs trained at the same time (one thread each)
   int threads_per_run = 1;              ///< OpenMP threads inside a run when jobs == 1
@@ -100,9 +101,19 @@ std::vector<variant_summary> run_study(const study_options& o, const run_functio
       for (const auto& n : known) k += (k.empty() ? "" : ", ") + n;
       throw error("unknown variant '" + v + "'; known: " + k);
     }
-  if (o.regimes.empty()) throw error("the study needs at least one regime");
+  std::vector<regime> regimes = o.regimes;
+  if (regimes.empty())
+    for (const auto& r : b.regimes) regimes.push_back(regime_by_name(r));
+  std::vector<std::string> selected = o.variants;
+  if (selected.empty() && o.budget_variants && !b.variants.empty())
+    for (const auto& n : known)
+      if (std::find(b.variants.begin(), b.variants.end(), detail::short_name(n)) != b.variants.end()) selected.push_back(n);
+  if (o.variants.empty() && o.budget_variants)
+    for (const auto& v : b.variants)  // a budget that names a variant the zoo lacks is a mistake, not a filter
+      if (std::none_of(known.begin(), known.end(), [&](const std::string& n) { return detail::short_name(n) == v; }))
+        throw error("budget '" + b.name + "' names variant '" + v + "', which zoo " + known[0] + " does not have");
   auto wanted = [&](const std::string& n) {
-    return o.variants.empty() || std::find(o.variants.begin(), o.variants.end(), n) != o.variants.end();
+    return selected.empty() || std::find(selected.begin(), selected.end(), n) != selected.end();
   };
   fs::create_directories(o.out);
   if (o.log) *o.log << "loading corpora (" << b.train_corpus << ", nl, math, code)" << std::endl;
@@ -119,7 +130,7 @@ std::vector<variant_summary> run_study(const study_options& o, const run_functio
   std::vector<job> jobs;
   std::mutex log_mutex;
   for (std::uint64_t seed = 1; seed <= b.seeds; ++seed)
-    for (regime r : o.regimes)
+    for (regime r : regimes)
       hana::for_each(Zoo::types, [&](auto t) {
         using A = typename decltype(t)::type;
         if (!wanted(A::name())) return;
@@ -148,7 +159,7 @@ std::vector<variant_summary> run_study(const study_options& o, const run_functio
   std::vector<variant_summary> out;
   for (const auto& n : known) {
     if (!wanted(n)) continue;
-    for (regime r : o.regimes) {
+    for (regime r : regimes) {
       std::vector<run_result> runs;
       for (std::size_t i = 0; i < jobs.size(); ++i)
         if (jobs[i].variant == n && jobs[i].reg == r) runs.push_back(results[i]);
@@ -156,6 +167,7 @@ std::vector<variant_summary> run_study(const study_options& o, const run_functio
       out.push_back(summarize_runs(std::move(runs)));
     }
   }
+  compare_with_baseline(out, known[0]);  // every variant against the zoo's first, seed by seed
   std::vector<std::string> domains{data.train.name};
   for (const auto& d : data.domains)
     if (d.name != data.train.name) domains.push_back(d.name);

@@ -15,8 +15,9 @@
 /// | circuit.csv                  | the circuit statistics per run (where they apply)                     |
 /// | destinations.csv             | where the attention went: position 0, positions >= 1, extra slot, "nothing", entropy |
 /// | fig_metric_<regime>.svg      | the metric per variant, mean with a 2-SE interval clipped to [0, 1], the chance line |
+/// | fig_primary_<regime>.svg     | the primary measure per variant, mean with its 95 % t interval in [0, 1], its chance |
 /// | fig_heads_<regime>.svg       | heatmap: variants x (layer, head) attention to position 0             |
-/// | fig_emergence_<variant>.svg  | the metric against tokens seen, both regimes, mean over seeds         |
+/// | fig_emergence_<variant>.svg  | the metric and the primary measure against tokens seen, mean over seeds |
 /// | report.md                    | all of it, ending with a verdict computed from the numbers            |
 #include <algorithm>
 #include <cctype>
@@ -75,6 +76,34 @@ inline const variant_summary* find(const std::vector<variant_summary>& vs, const
   return nullptr;
 }
 inline double first_chance(const std::vector<variant_summary>& vs) { return vs.empty() ? 0 : vs[0].chance; }
+/// "mean [lo, hi]" of a 95 % t interval over seeds of a measure in [0, 1], the interval clipped to that
+/// range; "mean (1 seed)" without one.
+inline std::string ci95(const stats::summary& s, int digits = 3) {
+  if (s.n < 2) return report::fmt(s.mean, digits) + " (1 seed)";
+  const double h = stats::student_t_975(s.n - 1) * s.se;
+  return report::fmt(s.mean, digits) + " [" + report::fmt(std::max(0.0, s.mean - h), digits) + ", " +
+         report::fmt(std::min(1.0, s.mean + h), digits) + "]";
+}
+/// The paired difference against the baseline, "+0.123 [lo, hi] (n 5)".
+inline std::string paired_text(const variant_summary& v, int digits = 3) {
+  if (v.verdict == "baseline") return "–";
+  const auto& p = v.paired;
+  std::string s = (p.mean_diff >= 0 ? "+" : "") + report::fmt(p.mean_diff, digits);
+  if (p.n >= 2) s += " [" + report::fmt(p.ci95.lo, digits) + ", " + report::fmt(p.ci95.hi, digits) + "]";
+  return s + " (n " + std::to_string(p.n) + ")";
+}
+/// The layer each seed's sink is strongest in: "2 2 0" (seed order).
+inline std::string peak_layers(const variant_summary& v) {
+  std::string s;
+  for (const auto& r : v.runs) s += (s.empty() ? "" : " ") + std::to_string(r.peak_layer);
+  return s;
+}
+inline constexpr const char* verdict_rule =
+    "On the primary measure P (chance c: the same statistic of the untrained model), with d = P(variant) - "
+    "P(baseline) seed by seed and the 95 % t interval of its mean (df = seeds - 1): `removed` if the baseline has "
+    "P >= 5 c in every seed and the variant's mean P is below 2 c; else `weakened` if the interval lies below 0, "
+    "`strengthened` if it lies above 0; else `sink kept` if the variant has P >= 5 c in every seed; else `no "
+    "detectable difference`.";
 }  // namespace detail
 
 /// The regimes and variant names of the summaries, in order of appearance.
@@ -96,6 +125,10 @@ inline nlohmann::json results_json(const std::vector<variant_summary>& vs, const
   return {{"budget", c.plan.name}, {"budget_settings", c.plan.to_json()}, {"train_corpus", c.train_corpus},
           {"metric", "BOS attention (Ran-Milo et al. 2026): second-half queries, mid layers, T = " +
                          std::to_string(c.metric_T()) + ", held-out windows of the training corpus"},
+          {"primary_measure", primary_measure},
+          {"primary_measure_definition", "the same BOS attention on each run's strongest layer (peak_layer); chance: the "
+                                         "same statistic of the untrained model on the same windows"},
+          {"verdict_rule", detail::verdict_rule},
           {"variants", variants}};
 }
 
@@ -108,12 +141,13 @@ inline report::table runs_table(const std::vector<variant_summary>& vs, const re
 
 inline report::table emergence_table(const std::vector<variant_summary>& vs) {
   using report::fmt;
-  report::table t{{"variant", "regime", "seed", "step", "tokens", "bos_metric", "bos_metric_all", "bos_metric_ctx", "loss"}};
+  report::table t{{"variant", "regime", "seed", "step", "tokens", "bos_metric", "bos_metric_all", "bos_metric_ctx", "loss",
+                   "primary"}};
   for (const auto& v : vs)
     for (const auto& r : v.runs)
       for (const auto& p : r.curve)
         t.add({r.variant, r.regime, std::to_string(r.seed), std::to_string(p.step), std::to_string(p.tokens),
-               fmt(p.bos_metric, 6), fmt(p.bos_metric_all, 6), fmt(p.bos_metric_ctx, 6), fmt(p.loss, 6)});
+               fmt(p.bos_metric, 6), fmt(p.bos_metric_all, 6), fmt(p.bos_metric_ctx, 6), fmt(p.loss, 6), fmt(p.primary, 6)});
   return t;
 }
 
@@ -210,6 +244,30 @@ inline std::string metric_figure(const std::vector<variant_summary>& vs, const r
   return report::bar_chart_svg(labels, means, lo, hi, co);
 }
 
+/// The primary measure per variant in one regime: the mean over seeds with its 95 % t interval (within
+/// [0, 1]), the chance level of the same statistic and 5 x it.
+inline std::string primary_figure(const std::vector<variant_summary>& vs, const report_context& c, const std::string& reg) {
+  std::vector<std::string> labels;
+  std::vector<double> means, lo, hi;
+  double chance = 0;
+  for (const auto& n : c.names)
+    if (const auto* v = detail::find(vs, n, reg)) {
+      labels.push_back(detail::short_name(n));
+      means.push_back(v->primary.mean);
+      const double h = v->primary.n >= 2 ? stats::student_t_975(v->primary.n - 1) * v->primary.se : 0.0;
+      lo.push_back(std::max(0.0, v->primary.mean - h));
+      hi.push_back(std::min(1.0, v->primary.mean + h));
+      if (n == c.names[0]) chance = v->primary_chance;
+    }
+  report::chart_options co{.title = "Primary measure (BOS attention, strongest layer), regime " + reg +
+                                    " (mean, 95 % t interval over seeds)",
+                           .xlabel = "variant", .ylabel = "attention to position 0, peak layer"};
+  co.width = 960;
+  co.y_min = 0;
+  co.hlines = {{"chance " + report::fmt(chance, 4), chance}, {"5 x chance", 5 * chance}};
+  return report::bar_chart_svg(labels, means, lo, hi, co);
+}
+
 /// Variants x (layer, head): attention to position 0, mean over seeds.
 inline std::string heads_figure(const std::vector<variant_summary>& vs, const report_context& c, const std::string& reg) {
   std::size_t cols = 0;
@@ -235,17 +293,22 @@ inline std::string emergence_figure(const std::vector<variant_summary>& vs, cons
   for (const auto& reg : c.regimes) {
     const auto* v = detail::find(vs, name, reg);
     if (!v) continue;
-    report::line_series s{reg};
-    const auto mean = mean_curve(*v);
+    report::line_series s{reg + " mid layers"}, peak{reg + " peak layer (primary)"};
+    const auto mean = mean_curve(*v), primary = mean_curve(*v, &curve_point::primary);
     for (std::size_t p = 0; p < mean.size(); ++p) {
       s.x.push_back(double(v->runs[0].curve[p].tokens));
       s.y.push_back(mean[p]);
+      if (!std::isnan(primary[p])) {
+        peak.x.push_back(s.x.back());
+        peak.y.push_back(primary[p]);
+      }
     }
     series.push_back(s);
+    if (!peak.x.empty()) series.push_back(peak);
   }
   const double chance = detail::first_chance(vs);
   report::chart_options co{.title = "Emergence: " + name + " (mean over seeds)", .xlabel = "tokens seen",
-                           .ylabel = "BOS attention (mid layers, T = " + std::to_string(c.metric_T()) + ")"};
+                           .ylabel = "BOS attention (T = " + std::to_string(c.metric_T()) + ")"};
   co.y_min = 0;
   co.hlines = {{"chance", chance}, {"5 x chance", 5 * chance}};
   return report::line_chart_svg(series, co);
@@ -262,6 +325,9 @@ inline std::string header_section(const report_context& c) {
      << "M tokens per run), lr " << b.lr << ", weight decay " << b.weight_decay << ", " << b.seeds
      << " seeds (a seed fixes the initialisation and the data order, the same for every variant). Regimes: `gpt2` "
         "(random windows, position 0 holds an arbitrary byte) and `bos` (every window starts with byte 0).\n\n";
+  if (std::find(c.regimes.begin(), c.regimes.end(), "gpt2") == c.regimes.end())
+    md << "GPT-2's regime (no BOS) is not run at this budget: on these tiny models it grows no sink within a budget of "
+          "this size (docs/experiments.md); `--regimes gpt2,bos` adds it.\n\n";
   return md.str();
 }
 
@@ -280,7 +346,15 @@ inline std::string metric_section(const std::vector<variant_summary>& vs, const 
      << (b.seeds < 2 ? " (with one seed there is no standard error: the verdict uses the mean alone, and no "
                        "difference between variants is called significant)"
                      : "")
-     << ".\n\n";
+     << ".\n\n**Primary measure** (`" << primary_measure
+     << "`, chosen before the results): the same BOS attention on each run's strongest layer (`peak_layer`), because a "
+        "tiny model grows its sink in whichever layer its seed favours and a fixed mid layer misses those that grow it "
+        "elsewhere. Its chance level is the same statistic (a maximum over layers) of the untrained model on the same "
+        "windows, not the uniform value. A seed *has a sink* when its primary measure is at least 5 × that chance. "
+        "Variants are compared with the baseline (`"
+     << (c.names.empty() ? "" : c.names[0])
+     << "`) seed by seed: a seed gives every variant the same initialisation stream and data order. **Verdict rule:** "
+     << detail::verdict_rule << "\n\n";
   return md.str();
 }
 
@@ -288,16 +362,28 @@ inline std::string metric_section(const std::vector<variant_summary>& vs, const 
 inline std::string regime_section(const std::vector<variant_summary>& vs, const report_context& c, const std::string& reg) {
   using report::fmt;
   std::ostringstream md;
-  md << "## Regime `" << reg << "`\n\n![metric](fig_metric_" << reg << ".svg)\n\n";
+  md << "## Regime `" << reg << "`\n\n![primary](fig_primary_" << reg << ".svg)\n\n";
+  report::table pt{{"variant", "primary [95 % t interval, within 0-1]", "chance", "seeds with a sink", "peak layer per seed", "sink heads",
+                    "paper metric ± 2SE", "Δ vs baseline [95 % CI]", "verdict"}};
+  for (const auto& n : c.names)
+    if (const auto* v = detail::find(vs, n, reg)) {
+      double heads = 0;
+      for (const auto& r : v->runs) heads += double(r.sink_heads) / double(v->runs.size());
+      pt.add({n, detail::ci95(v->primary), fmt(v->primary_chance, 4),
+              std::to_string(v->primary_sink_seeds) + " of " + std::to_string(v->runs.size()), detail::peak_layers(*v),
+              fmt(heads, 2), detail::pm2(v->metric), detail::paired_text(*v), v->verdict});
+    }
+  md << pt.markdown() << "\n`sink heads`: heads whose attention to position 0 (the paper's per-head quantity) exceeds 0.3, "
+                         "mean over seeds.\n\nThe paper's metric alone (mid layers): ![metric](fig_metric_" << reg << ".svg)\n\n";
   report::table t{{"variant", "metric ± 2SE", "× chance", "all layers", "ctx ± 2SE", "Sink_1^0.3"}};
   for (const auto& d : c.corpora) t.header.push_back("loss " + d);
-  t.header.push_back("verdict");
+  t.header.push_back("paper-metric verdict");
   for (const auto& n : c.names)
     if (const auto* v = detail::find(vs, n, reg)) {
       std::vector<std::string> row{n, detail::pm2(v->metric), fmt(v->ratio(), 2), fmt(v->metric_all.mean, 4),
                                    detail::pm2(v->metric_ctx), detail::pm2(v->sink, 3)};
       for (const auto& d : c.corpora) row.push_back(v->loss.count(d) ? fmt(v->loss.at(d).mean, 3) : "");
-      row.push_back(v->verdict);
+      row.push_back(v->bos_metric_verdict);
       t.add(row);
     }
   md << t.markdown() << "\nPer head (rows in table order, columns layer × " << (vs.empty() ? 0 : vs[0].heads)
@@ -402,11 +488,32 @@ inline std::string verdict_section(const std::vector<variant_summary>& vs, const
   md << "## Verdict\n\n";
   const double chance = detail::first_chance(vs);
   const std::string baseline = c.names.empty() ? "" : c.names[0];
+  md << "On the primary measure (rule above):\n\n";
+  for (const auto& reg : c.regimes) {
+    const auto* base = detail::find(vs, baseline, reg);
+    if (!base) continue;
+    md << "- Regime `" << reg << "`: the baseline `" << baseline << "` has a sink (primary ≥ 5 × chance " << fmt(base->primary_chance, 4)
+       << ") in " << base->primary_sink_seeds << " of " << base->runs.size() << " seeds (" << detail::ci95(base->primary)
+       << ", " << fmt(base->primary_ratio(), 2) << " × chance; peak layer per seed " << detail::peak_layers(*base) << ")"
+       << (base->primary_sink_seeds == base->runs.size()
+               ? ", so the study can test each component."
+               : ": not in every seed, so a `removed` verdict is not given and the comparisons are weaker.")
+       << "\n";
+    std::map<std::string, std::string> by_verdict;
+    for (const auto& n : c.names)
+      if (const auto* v = detail::find(vs, n, reg); v && n != baseline) {
+        auto& into = by_verdict[v->verdict];
+        into += (into.empty() ? "" : "; ") + detail::short_name(n) + " " + detail::paired_text(*v);
+      }
+    for (const char* k : {"removed", "weakened", "sink kept", "no detectable difference", "strengthened"})
+      if (by_verdict.count(k)) md << "  - " << k << ": " << by_verdict[k] << "\n";
+  }
+  md << "\nOn the paper's mid-layer metric:\n\n";
   for (const auto& reg : c.regimes) {
     std::vector<const variant_summary*> clear, above, none;
     for (const auto& n : c.names)
       if (const auto* v = detail::find(vs, n, reg))
-        (v->verdict == "clear-sink" ? clear : v->verdict == "above-chance" ? above : none).push_back(v);
+        (v->bos_metric_verdict == "clear-sink" ? clear : v->bos_metric_verdict == "above-chance" ? above : none).push_back(v);
     auto list = [&](const std::vector<const variant_summary*>& xs) {
       std::string s;
       for (const auto* v : xs)
@@ -428,14 +535,14 @@ inline std::string verdict_section(const std::vector<variant_summary>& vs, const
          << ".\n";
     const auto* base = detail::find(vs, baseline, reg);
     if (!base) continue;
-    if (base->verdict == "clear-sink") {
+    if (base->bos_metric_verdict == "clear-sink") {
       md << "  - The baseline `" << baseline << "` has a clear sink here, so the study can test each component: ";
       std::string kept, lost;
       for (const auto& n : c.names) {
         if (n == baseline) continue;
         const auto* v = detail::find(vs, n, reg);
         if (!v) continue;
-        std::string& into = v->verdict == "clear-sink" ? kept : lost;
+        std::string& into = v->bos_metric_verdict == "clear-sink" ? kept : lost;
         into += (into.empty() ? "" : ", ") + n;
       }
       md << "still a clear sink without the component: " << (kept.empty() ? "none" : kept)
@@ -450,20 +557,6 @@ inline std::string verdict_section(const std::vector<variant_summary>& vs, const
          << fmt(base->ratio(), 2) << " × chance), so at this budget the study cannot say whether any component is "
             "dispensable for the sink: there is no sink to lose.\n";
     }
-    std::string higher, lower;
-    for (const auto& n : c.names) {
-      if (n == baseline) continue;
-      const auto* v = detail::find(vs, n, reg);
-      if (!v) continue;
-      const double d = v->metric.mean - base->metric.mean,
-                   e = 2 * std::sqrt(v->metric.se * v->metric.se + base->metric.se * base->metric.se);
-      if (e > 0 && std::abs(d) > e) {
-        std::string& into = d > 0 ? higher : lower;
-        into += (into.empty() ? "" : ", ") + n + " (" + (d > 0 ? "+" : "") + fmt(d, 4) + " ± " + fmt(e, 4) + ")";
-      }
-    }
-    md << "  - Differing from the baseline by more than 2 SE of the difference: higher " << (higher.empty() ? "none" : higher)
-       << "; lower " << (lower.empty() ? "none" : lower) << ".\n";
     if (!base->runs.empty() && base->runs[0].curve.size() >= 2) {
       const auto curve = mean_curve(*base);
       const auto peak = std::max_element(curve.begin(), curve.end());
@@ -521,6 +614,7 @@ inline void write_study_report(const std::vector<variant_summary>& vs, const bud
   write("destinations.csv", destinations_table(vs).csv());
   for (const auto& reg : c.regimes) {
     write("fig_metric_" + reg + ".svg", metric_figure(vs, c, reg));
+    write("fig_primary_" + reg + ".svg", primary_figure(vs, c, reg));
     if (const auto svg = heads_figure(vs, c, reg); !svg.empty()) write("fig_heads_" + reg + ".svg", svg);
   }
   for (const auto& n : c.names) write("fig_emergence_" + detail::safe_file_name(n) + ".svg", emergence_figure(vs, c, n));

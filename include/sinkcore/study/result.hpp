@@ -19,10 +19,17 @@
 
 namespace sinkcore::study {
 
+/// The study's primary measure, chosen before any result was looked at (docs/experiments.md): the paper's
+/// BOS metric (second-half queries, T = metric_length, mean over heads) on the run's strongest layer. A tiny
+/// model grows its sink in whichever layer a seed favours, so the paper's fixed mid layer misses some seeds;
+/// the peak layer does not. Its chance level is the same statistic on the untrained model (`primary_chance`).
+inline constexpr std::string_view primary_measure = "peak_layer_metric";
+
 /// One point of the emergence curve.
 struct curve_point {
   std::uint64_t step = 0, tokens = 0;
   double bos_metric = 0, bos_metric_all = 0, bos_metric_ctx = 0, loss = 0;
+  double primary = 0;  ///< the primary measure on the curve's windows
 };
 
 /// One intervention's effect on one run (mid scope, T = metric_length, training distribution).
@@ -45,7 +52,13 @@ struct run_result {
   std::map<std::string, double> loss;        ///< corpus -> nats per token (nl, math, code and the training corpus)
   std::map<std::string, double> bos_by_corpus;  ///< corpus -> bos_metric on that corpus
   std::vector<double> by_layer;              ///< [layer] BOS attention, T = metric_length, all heads
-  std::vector<double> by_head;               ///< [layer * heads + head]
+  std::vector<double> by_head;               ///< [layer * heads + head], the paper's per-head quantity
+  std::vector<double> by_head_sink;          ///< [layer * heads + head] Gu's alpha (mean attention to key 0), T = sink_length
+  std::size_t peak_layer = 0;                ///< argmax of by_layer (the first on ties)
+  double peak_layer_metric = 0;              ///< by_layer[peak_layer]
+  std::size_t sink_heads = 0;                ///< heads whose by_head exceeds 0.3
+  double primary = 0;                        ///< the primary measure (= peak_layer_metric)
+  double primary_chance = 0;                 ///< the primary measure of the untrained model (same seed, same windows)
   std::vector<curve_point> curve;
   std::vector<intervention_result> interventions;
   nlohmann::json circuit = nlohmann::json::object();  ///< circuit statistics where they apply
@@ -85,6 +98,11 @@ inline constexpr auto run_fields = std::make_tuple(
     field<double>{"bos_metric_ctx", &run_result::bos_metric_ctx, in_run_json | in_seeds_json | in_runs_csv},
     field<double>{"chance_ctx", &run_result::chance_ctx, in_run_json | in_runs_csv},
     field<double>{"sink_0.3", &run_result::sink, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::size_t>{"peak_layer", &run_result::peak_layer, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"peak_layer_metric", &run_result::peak_layer_metric, in_run_json | in_seeds_json | in_runs_csv},
+    field<std::size_t>{"sink_heads", &run_result::sink_heads, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"primary", &run_result::primary, in_run_json | in_seeds_json | in_runs_csv},
+    field<double>{"primary_chance", &run_result::primary_chance, in_run_json | in_seeds_json | in_runs_csv},
     field<double>{"mass_rest", &run_result::mass_rest, in_run_json | in_seeds_json},
     field<double>{"mass_slot", &run_result::mass_slot, in_run_json | in_seeds_json},
     field<double>{"mass_null", &run_result::mass_null, in_run_json | in_seeds_json},
@@ -94,6 +112,7 @@ inline constexpr auto run_fields = std::make_tuple(
     field<std::map<std::string, double>>{"bos_by_corpus", &run_result::bos_by_corpus, in_run_json | in_seeds_json},
     field<std::vector<double>>{"by_layer", &run_result::by_layer, in_run_json},
     field<std::vector<double>>{"by_head", &run_result::by_head, in_run_json},
+    field<std::vector<double>>{"by_head_sink", &run_result::by_head_sink, in_run_json},
     field<std::vector<curve_point>>{"curve", &run_result::curve, in_run_json},
     field<std::vector<intervention_result>>{"interventions", &run_result::interventions, in_run_json},
     field<nlohmann::json>{"circuit", &run_result::circuit, in_run_json},
@@ -115,7 +134,8 @@ inline nlohmann::json to_json_value(const std::vector<curve_point>& c) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& p : c)
     a.push_back({{"step", p.step}, {"tokens", p.tokens}, {"bos_metric", p.bos_metric},
-                 {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss}});
+                 {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss},
+                 {"primary", p.primary}});
   return a;
 }
 inline nlohmann::json to_json_value(const std::vector<intervention_result>& v) {
@@ -138,7 +158,7 @@ inline void from_json_value(const nlohmann::json& j, std::vector<double>& v) {
 inline void from_json_value(const nlohmann::json& j, std::vector<curve_point>& c) {
   for (const auto& p : j)
     c.push_back({p.at("step"), p.at("tokens"), num_or_nan(p, "bos_metric"), num_or_nan(p, "bos_metric_all"),
-                 num_or_nan(p, "bos_metric_ctx"), num_or_nan(p, "loss")});
+                 num_or_nan(p, "bos_metric_ctx"), num_or_nan(p, "loss"), num_or_nan(p, "primary")});
 }
 inline void from_json_value(const nlohmann::json& j, std::vector<intervention_result>& v) {
   for (const auto& i : j)

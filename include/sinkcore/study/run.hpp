@@ -9,6 +9,10 @@
 ///    mid scope (layer_range::mid: layers [2, 3) of a 4-layer model), on the training distribution's
 ///    held-out split; bos_metric_all: the same over all layers; bos_metric_ctx: mid scope at the training
 ///    context.
+///  - by_layer, by_head: the paper's quantity per layer and per head (T = metric_length); peak_layer and
+///    peak_layer_metric: the strongest layer and its value, the study's primary measure (result.hpp), whose
+///    chance level primary_chance is the same statistic of the untrained model (model<A>(seed)) on the same
+///    windows; sink_heads: heads above 0.3; by_head_sink: Gu's alpha per head at T = sink_length.
 ///  - sink: Gu et al.'s Sink_1^eps (eps 0.3) with k indexing the first token (1-based in Gu et al.), i.e.
 ///    key position 0 here in both regimes (the BOS token in the BOS regime, an arbitrary token otherwise),
 ///    all layers, at T = sink_length (64); sinkcore::sink_rate(ws, b, 0, 0.3).
@@ -141,14 +145,36 @@ inline window_set make_windows(std::span<const train::token> split, std::size_t 
 struct window_metrics {
   std::vector<double> bos_mid, bos_all, sink;
   std::vector<attention_destinations> where;  ///< mid scope, per window
-  std::vector<double> by_head;  ///< [layer * heads + head], mean over windows
+  std::vector<double> by_head;  ///< [layer * heads + head] the paper's BOS attention, mean over windows
+  std::vector<double> alpha;    ///< [layer * heads + head] Gu's alpha: mean attention of every query to key 0
+  std::size_t heads = 1;
   double loss = 0;              ///< mean next-token cross-entropy over every position
+  /// [layer] by_head averaged over the heads of each layer.
+  std::vector<double> by_layer() const {
+    std::vector<double> l(by_head.size() / heads, 0.0);
+    for (std::size_t i = 0; i < by_head.size(); ++i) l[i / heads] += by_head[i] / double(heads);
+    return l;
+  }
 };
+
+/// The strongest layer of a per-layer measure and its value (the first on ties).
+struct peak {
+  std::size_t layer = 0;
+  double value = 0;
+};
+inline peak peak_of(std::span<const double> by_layer) {
+  peak p{0, by_layer.empty() ? std::nan("") : by_layer[0]};
+  for (std::size_t l = 1; l < by_layer.size(); ++l)
+    if (by_layer[l] > p.value) p = {l, by_layer[l]};
+  return p;
+}
 
 template <architecture_type A>
 window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window_set& w, std::size_t chunk = 16) {
   window_metrics out;
+  out.heads = A::heads;
   out.by_head.assign(A::layers * A::heads, 0.0);
+  out.alpha.assign(A::layers * A::heads, 0.0);
   const layer_range mid = layer_range::mid(A::layers), all = layer_range::all(A::layers);
   const bool can_bos = w.T >= 2;
   for (std::size_t s = 0; s < w.n; s += chunk) {
@@ -162,7 +188,10 @@ window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window
       std::vector<double> layers(A::layers);
       for (std::size_t l = 0; l < A::layers; ++l) {
         layers[l] = stats::mean(heads[l]);
-        for (std::size_t h = 0; h < A::heads; ++h) out.by_head[l * A::heads + h] += heads[l][h] / double(w.n);
+        for (std::size_t h = 0; h < A::heads; ++h) {
+          out.by_head[l * A::heads + h] += heads[l][h] / double(w.n);
+          out.alpha[l * A::heads + h] += mean_attention_to_key(ws.pattern(l, b, h), w.T, 0) / double(w.n);
+        }
       }
       out.bos_mid.push_back(mean_over_layers(layers, mid));
       out.bos_all.push_back(mean_over_layers(layers, all));
@@ -275,6 +304,24 @@ inline std::uint64_t eval_step(std::size_t k, std::size_t points, std::size_t st
 }
 }  // namespace detail
 
+/// A run's identity and lengths, before anything is measured: variant, regime, seed, shape, the context it
+/// trains at, the metric's T and Sink's T (clamped to that context) and their chance levels.
+template <architecture_type A>
+run_result run_identity(const budget& b, regime r, std::uint64_t seed) {
+  run_result res;
+  res.variant = A::name();
+  res.regime = regime_name(r);
+  res.seed = seed;
+  res.layers = A::layers;
+  res.heads = A::heads;
+  res.context = std::min(b.context, A::context);
+  res.metric_length = std::min(b.metric_length, res.context);
+  res.sink_length = std::min(b.sink_length, res.context);
+  res.chance = bos_attention_chance(res.metric_length);
+  res.chance_ctx = bos_attention_chance(res.context);
+  return res;
+}
+
 /// A run being trained: the trainer and the measurements made along the way (the emergence curve).
 template <architecture_type A>
 struct trained_run {
@@ -298,7 +345,8 @@ curve_point measure_curve_point(train::trainer<A>& t, workspace<A>& ws, const cu
   const auto at_metric_T = measure_windows(t.net(), ws, w.metric_T);
   const auto at_context = measure_windows(t.net(), ws, w.context);
   return {t.step_count(), t.step_count() * t.tokens_per_step(), stats::mean(at_metric_T.bos_mid),
-          stats::mean(at_metric_T.bos_all), stats::mean(at_context.bos_mid), at_context.loss};
+          stats::mean(at_metric_T.bos_all), stats::mean(at_context.bos_mid), at_context.loss,
+          peak_of(at_metric_T.by_layer()).value};
 }
 
 /// Trains (or resumes from DIR's checkpoint and curve) one run to the budget's steps, measuring the
@@ -316,22 +364,12 @@ trained_run<A> train_run(const study_data& data, const budget& b, regime r, std:
   };
   const auto opt = run_options<A>(b, r, seed);
   const nlohmann::json config = run_config<A>(b, r, seed);
-  const std::size_t T = opt.context, metric_T = std::min(b.metric_length, T), sink_T = std::min(b.sink_length, T);
+  const std::size_t T = opt.context, metric_T = std::min(b.metric_length, T);
   const fs::path ckpt = dir / "checkpoint.safetensors", curve_path = dir / "curve.json";
 
-  trained_run<A> run{train::trainer<A>(data.train, opt), {}};
+  trained_run<A> run{train::trainer<A>(data.train, opt), run_identity<A>(b, r, seed)};
   auto& t = run.trainer;
   run_result& res = run.result;
-  res.variant = A::name();
-  res.regime = regime_name(r);
-  res.seed = seed;
-  res.layers = A::layers;
-  res.heads = A::heads;
-  res.context = T;
-  res.metric_length = metric_T;
-  res.sink_length = sink_T;
-  res.chance = bos_attention_chance(metric_T);
-  res.chance_ctx = bos_attention_chance(T);
 
   // Resume when the checkpoint and the curve so far belong to this very run.
   if (fs::exists(ckpt) && fs::exists(curve_path)) {
@@ -363,7 +401,8 @@ trained_run<A> train_run(const study_data& data, const budget& b, regime r, std:
   workspace<A> ws;
   auto save_curve = [&] {
     detail::write_json_atomically(curve_path, {{"config", config}, {"curve", detail::to_json_value(res.curve)},
-                                               {"train_seconds", res.train_seconds}});
+                                               {"train_seconds", res.train_seconds}, {"steps", t.step_count()},
+                                               {"diverged_at", res.diverged_at}});
   };
   if (res.curve.empty() || res.curve.front().step != 0) {
     res.curve.clear();
@@ -442,11 +481,19 @@ void measure_run(const model<A>& m, const study_data& data, const budget& b, reg
     res.mass_null = mean_of(&attention_destinations::null);
     res.entropy = mean_of(&attention_destinations::entropy);
     res.by_head = at_metric_T.by_head;
-    res.by_layer.assign(A::layers, 0.0);
-    for (std::size_t l = 0; l < A::layers; ++l)
-      for (std::size_t h = 0; h < A::heads; ++h) res.by_layer[l] += at_metric_T.by_head[l * A::heads + h] / double(A::heads);
+    res.by_layer = at_metric_T.by_layer();
+    const auto top = peak_of(res.by_layer);
+    res.peak_layer = top.layer;
+    res.peak_layer_metric = top.value;
+    res.primary = top.value;
+    res.sink_heads = std::size_t(std::count_if(res.by_head.begin(), res.by_head.end(), [](double x) { return x > 0.3; }));
+    // The primary measure's chance level: the same statistic of the untrained model on the same windows.
+    const model<A> untrained(seed);
+    res.primary_chance = peak_of(measure_windows(untrained, ws, w_metric).by_layer()).value;
     const auto w_sink = make_windows(c->held_out, b.eval_windows, sink_T, r, 0x5eed64);
-    res.sink = stats::mean(measure_windows(m, ws, w_sink).sink);
+    const auto at_sink_T = measure_windows(m, ws, w_sink);
+    res.sink = stats::mean(at_sink_T.sink);
+    res.by_head_sink = at_sink_T.alpha;
   }
   const auto wiv = make_windows(data.train.held_out, b.intervention_windows, metric_T, r, 0x1a7e);
   std::vector<std::vector<int>> inputs(wiv.n);
@@ -469,15 +516,56 @@ void measure_run(const model<A>& m, const study_data& data, const budget& b, reg
   res.circuit = circuit_statistics(m, wiv);
 }
 
-/// Trains (or resumes) and measures one run; writes checkpoint.safetensors, curve.json and result.json
-/// into `dir`. A run whose result.json matches the budget is neither trained nor measured again.
+/// A trained run whose measurement was lost (result.json deleted, or written by an older sinkcore): its
+/// weights (model.safetensors) and curve.json, when both belong to this very run; measure_run then
+/// measures it again without training.
+template <architecture_type A>
+std::optional<std::pair<model<A>, run_result>> trained_weights(const fs::path& dir, const budget& b, regime r, std::uint64_t seed) {
+  const fs::path weights = dir / "model.safetensors", curve_path = dir / "curve.json";
+  if (!fs::exists(weights) || !fs::exists(curve_path)) return std::nullopt;
+  try {
+    std::ifstream in(curve_path);
+    const auto cj = nlohmann::json::parse(in);
+    const auto file = io::safetensors_file::open(weights);
+    const auto it = file.metadata().find("sinkcore.train_options");
+    if (cj.at("config") != run_config<A>(b, r, seed) || it == file.metadata().end() ||
+        nlohmann::json::parse(it->second) != run_options<A>(b, r, seed).to_json())
+      return std::nullopt;
+    run_result res = run_identity<A>(b, r, seed);
+    detail::from_json_value(cj.at("curve"), res.curve);
+    res.train_seconds = cj.value("train_seconds", 0.0);
+    res.steps = cj.at("steps").get<std::uint64_t>();
+    res.diverged_at = cj.value("diverged_at", std::uint64_t(0));
+    res.tokens = res.steps * b.batch * res.context;
+    return std::pair<model<A>, run_result>{io::load_weights<A>(weights), std::move(res)};
+  } catch (const std::exception&) {
+    return std::nullopt;  // from another version or damaged: train again
+  }
+}
+
+/// Trains (or resumes) and measures one run in `dir`. While it trains, checkpoint.safetensors (weights and
+/// AdamW state) and curve.json; once measured, model.safetensors (the weights alone, loadable by every
+/// sinklab command), curve.json and result.json, and the checkpoint is deleted (a finished tiny run keeps
+/// ~1/3 of its checkpoint's bytes). A run whose result.json matches the budget is neither trained nor
+/// measured again.
 template <architecture_type A>
 run_result run_one(const study_data& data, const budget& b, regime r, std::uint64_t seed, const fs::path& dir,
                    study_progress* progress = nullptr, std::ostream* log = nullptr, std::mutex* log_mutex = nullptr) {
   if (auto done = finished_run<A>(dir, b, r, seed)) return *done;
+  if (auto trained = trained_weights<A>(dir, b, r, seed)) {
+    auto& [m, res] = *trained;
+    measure_run(m, data, b, r, seed, res);
+    detail::write_json_atomically(dir / "result.json", {{"config", run_config<A>(b, r, seed)}, {"result", to_json(res)}});
+    if (progress) progress->step({A::name(), regime_name(r), seed, res.steps, b.steps}, true);
+    return res;
+  }
   auto run = train_run<A>(data, b, r, seed, dir, progress, log, log_mutex);
   measure_run(run.trainer.net(), data, b, r, seed, run.result);
+  io::save_weights(dir / "model.safetensors", run.trainer.net(),
+                   {{"sinkcore.corpus", data.train.name}, {"sinkcore.train_options", run.trainer.options().to_json().dump()}});
   detail::write_json_atomically(dir / "result.json", {{"config", run_config<A>(b, r, seed)}, {"result", to_json(run.result)}});
+  std::error_code ignored;
+  fs::remove(dir / "checkpoint.safetensors", ignored);  // the AdamW state: only a resume needs it
   if (progress) progress->step({A::name(), regime_name(r), seed, run.trainer.step_count(), b.steps}, true);
   return run.result;
 }
