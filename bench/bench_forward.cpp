@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     std::printf("{\"model\": \"gpt2-small\", \"T\": %zu, \"threads\": %d, \"tokens_per_s\": %.0f, \"gflops\": %.1f, "
                 "\"peak_gflops\": %.1f, \"mfu\": %.3f, \"unused_hooks_time_ratio\": %.3f, "
                 "\"pattern_hook_time_ratio\": %.3f}\n",
-                T, threads, double(T) / plain, flops / plain * 1e-9, peak, flops / plain * 1e-9 / peak, unused / plain,
+                T, threads, double(T) / plain, flops / plain * 1e-9, peak,
+                bench::percent_of_peak(flops / plain * 1e-9, peak, "the GPT-2-small forward") / 100, unused / plain,
                 reader / plain);
     std::fflush(stdout);
   }

@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
   // Peak again after the runs (other load on the machine only lowers a measurement: keep the best).
   // The percentages below use this best peak.
   for (int t = 1; t <= max_threads; ++t) peak[t] = std::max(peak[t], measure_peak(t));
-  std::printf("FMA peak (measured, best over the run, %zu-float FMA chains): 1 thread %.1f GFLOP/s",
-              xsimd::batch<float, arch>::size, peak[1]);
+  std::printf("FMA peak (measured, best over the run, %zu-float FMA chains, 6-%d chains): 1 thread %.1f GFLOP/s",
+              xsimd::batch<float, arch>::size, vector_registers - 2, peak[1]);
   if (max_threads > 1) std::printf(", 2 threads %.1f GFLOP/s", peak[2]);
   std::printf("\n\n");
   std::printf("%-12s %5s %5s %5s %2s %3s | %9s %9s %6s | %7s %8s | %8s\n", "shape", "M", "N", "K", "tt", "thr", "ours",
@@ -139,8 +139,8 @@ int main(int argc, char** argv) {
   for (const auto& r : rows) {
     const shape& s = *r.s;
     std::printf("%-12s %5zu %5zu %5zu %c%c %3d | %9.1f %9.1f %6.2f | %6.1f%% %7.1f%% | %8.1e\n", s.name, s.M, s.N, s.K,
-                s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', r.t, r.g1, r.g2, r.g1 / r.g2, 100 * r.g1 / peak[r.t],
-                100 * r.g2 / peak[r.t], r.md);
+                s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', r.t, r.g1, r.g2, r.g1 / r.g2, percent_of_peak(r.g1, peak[r.t], s.name),
+                percent_of_peak(r.g2, peak[r.t], "OpenBLAS"), r.md);
   }
   return 0;
 }

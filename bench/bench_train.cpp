@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"impl\": \"sinkcore\", \"precision\": \"fp32\", \"threads\": %d, \"tokens_per_s\": %.0f, "
         "\"tokens_per_s_best_step\": %.0f, \"mflop_per_token\": %.2f, \"peak_gflops\": %.1f, \"mfu\": %.3f}\n",
-        threads, tps, tps_best, flops_per_token * 1e-6, peak, tps * flops_per_token * 1e-9 / peak);
+        threads, tps, tps_best, flops_per_token * 1e-6, peak,
+        bench::percent_of_peak(tps * flops_per_token * 1e-9, peak, "the training step") / 100);
     std::fflush(stdout);
   }
 }

@@ -2,10 +2,12 @@
 # One entry point for a fresh Debian bookworm machine (run as root):
 #   bash scripts/bootstrap.sh run    install what is missing, build, run the main job on the embedded default
 #   bash scripts/bootstrap.sh test   install what is missing, build, run the whole test suite
+#   bash scripts/bootstrap.sh bench  install what the benchmarks need (OpenBLAS, PyTorch), build them in
+#                                    build-bench, write bench-results.md for this CPU (docs/performance.md)
 # Idempotent: packages already present are not reinstalled, and an existing build is reused.
 set -euo pipefail
 mode=${1:-run}
-case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
+case "$mode" in run|test|bench) ;; *) echo "usage: $0 run|test|bench" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
 # Debian packages: the library's dependencies, sinklab's command line, the default corpora, and Open MPI
@@ -13,6 +15,8 @@ cd "$(dirname "$0")/.."
 pkgs=(g++ cmake make xtensor-dev libxsimd-dev libboost-dev nlohmann-json3-dev libcli11-dev fortunes unicode-data
       libopenmpi-dev openmpi-bin)
 [ "$mode" = test ] && pkgs+=(catch2)
+# The benchmarks' references: OpenBLAS's sgemm and PyTorch (Debian's python3-torch, CPU build).
+[ "$mode" = bench ] && pkgs+=(libopenblas-dev pkg-config python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,6 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
+if [ "$mode" = bench ]; then
+  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=OFF -DSINKCORE_BUILD_EXAMPLES=OFF \
+    -DSINKCORE_BUILD_BENCH=ON >/dev/null
+  cmake --build build-bench -j "$jobs"
+  bash bench/run_all.sh build-bench > bench-results.md.tmp && mv bench-results.md.tmp bench-results.md
+  echo "bootstrap: wrote bench-results.md" >&2
+  exit 0
+fi
 tests=OFF; [ "$mode" = test ] && tests=ON
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=$tests >/dev/null
 cmake --build build -j "$jobs"

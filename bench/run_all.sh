@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other, as one markdown report for this CPU on stdout: the machine (CPU
+# model, ISA, cores), the FMA peak, GEMM against OpenBLAS, a training step against PyTorch, throughput
+# against context length, and the GPT-2-small forward with hooks. Usage: bench/run_all.sh [build-dir]
+# (scripts/bootstrap.sh bench installs what it needs, builds build-bench and runs this).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-$here/../build-bench}"
+steps="${SINKCORE_BENCH_STEPS:-20}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+isa=$(grep -o -w 'avx512f\|avx2\|fma' /proc/cpuinfo | sort -u | tr '\n' ' ')
+echo "# sinkcore benchmarks on $cpu"
+echo
+echo "$(date -u +%Y-%m-%d), $(nproc) cores, ISA flags: ${isa:-none of avx2/avx512f}; other load on the machine lowers every figure."
+echo
+
+echo "## GEMM: sinkcore against OpenBLAS (GFLOP/s, best of several trials)"
+echo
+"$here/run_gemm.sh" "$build" --trans > "$tmp/gemm.txt"
+grep -E '^(OpenBLAS core|sinkcore arch|FMA peak)' "$tmp/gemm.txt" | sed 's/^/- /'
+echo
+echo "| shape | M | N | K | op | threads | sinkcore | OpenBLAS | ratio | sinkcore % of peak | OpenBLAS % of peak |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+awk -F'|' 'NF >= 4 && $1 ~ /[0-9]/ {
+  split($1, a, " "); split($2, b, " "); split($3, c, " ");
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], a[6], b[1], b[2], b[3], c[1], c[2] }' "$tmp/gemm.txt"
+echo
+
+echo "## Training step: sinkcore against PyTorch (tiny default, B 16, T 128, fp32)"
+echo
+"$here/run_train.sh" "$build" "$steps" > "$tmp/train.txt"
+/usr/bin/python3 - "$tmp/train.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("| implementation | precision | threads | tokens/s | MFU (of the measured peak) |")
+print("| --- | --- | --- | --- | --- |")
+for r in rows:
+    mfu = f"{100 * r['mfu']:.1f} % of {r['peak_gflops']:.0f} GFLOP/s" if "mfu" in r else "–"
+    print(f"| {r['impl']} | {r['precision']} | {r['threads']} | {r['tokens_per_s']:.0f} | {mfu} |")
+for t in (1, 2):
+    ours = [r for r in rows if r["impl"] == "sinkcore" and r["threads"] == t]
+    torch = [r for r in rows if r["impl"].startswith("pytorch") and r["precision"] == "fp32" and r["threads"] == t]
+    if ours and torch:
+        print(f"\nAt {t} thread(s): sinkcore / PyTorch fp32 = {ours[0]['tokens_per_s'] / torch[0]['tokens_per_s']:.2f}x", end="")
+print()
+PY
+echo
+
+echo "## Throughput against context (tiny-512 shape, 8192 tokens per step, 1 thread)"
+echo
+"$build/bench/bench_context" --steps 8 > "$tmp/context.txt"
+/usr/bin/python3 - "$tmp/context.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("| T | B | tokens/s | ratio to T = 64 |")
+print("| --- | --- | --- | --- |")
+for r in rows:
+    print(f"| {r['T']} | {r['B']} | {r['tokens_per_s']:.0f} | {r['ratio_to_T64']:.2f} |")
+PY
+echo
+
+echo "## GPT-2 small forward (random weights), hook cost"
+echo
+"$build/bench/bench_forward" > "$tmp/forward.txt"
+/usr/bin/python3 - "$tmp/forward.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("| T | threads | tokens/s | GFLOP/s | MFU | time with unused hooks | with a pattern-reading hook |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for r in rows:
+    print(f"| {r['T']} | {r['threads']} | {r['tokens_per_s']:.0f} | {r['gflops']:.1f} | {100 * r['mfu']:.1f} % | "
+          f"{r['unused_hooks_time_ratio']:.3f} x | {r['pattern_hook_time_ratio']:.3f} x |")
+PY
