@@ -579,6 +579,20 @@ TEMPLATE_LIST_TEST_CASE("forward matches the double-precision reference", "[forw
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("forward matches the reference across causal blocks (T = 150)", "[forward]", long_micro_zoo) {
+  using A = TestType;
+  INFO(A::name());
+  const auto m = random_model<A>(7);
+  const std::size_t T = 150;  // four blocks of 32 rows and one of 22
+  const auto tok = random_tokens(T, int(A::vocab), 11);
+  workspace<A> ws;
+  forward(m, ws, tok, 1, T);
+  const auto ref = reference_forward(m, tok);
+  CHECK(max_abs_diff(ws.logits(), ref.logits.data(), T * A::vocab) <= 1e-4);
+  for (std::size_t l = 0; l < A::layers; ++l)
+    CHECK(max_abs_diff(ws.block(l).pattern, ref.pattern[l].data(), A::heads * T * T) <= 1e-5);
+}
+
 TEMPLATE_LIST_TEST_CASE("mitigations: where each row's attention goes", "[forward][mitigation]", micro_mitigations) {
   using A = TestType;
   INFO(A::name());

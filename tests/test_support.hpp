@@ -34,6 +34,15 @@ struct to_micro<std::tuple<As...>> {
 /// Every variant of the tiny zoo, on the micro shape.
 using micro_zoo = to_micro<tiny_zoo::tuple>::type;
 
+/// A context of 160: beyond 64 tokens attention runs in causal blocks of rows (kernels/parallel.hpp
+/// causal_rows), forward and backward; with ALiBi, a sink token and softmax + 1.
+struct long_micro_shape : shape<1, 32, 2, 160, 53> {
+  static constexpr std::string_view name = "long-micro";
+};
+using long_micro = architecture<long_micro_shape>;
+using long_micro_zoo = std::tuple<long_micro, with<long_micro, positions::alibi>, with<long_micro, extra_slot::sink_token>,
+                                  with<long_micro, attention::softmax_plus_one>>;
+
 /// The mitigation variants on the micro shape, plus the extra slot with every key component.
 using micro_mitigations = decltype(std::tuple_cat(
     std::declval<to_micro<mitigation_variants::tuple>::type>(),

@@ -2,11 +2,16 @@
 /// @file parallel.hpp
 /// Row-parallel helpers for the forward and backward passes: one contiguous chunk of rows per OpenMP
 /// thread, serial for small work or inside a parallel region (the study's runs are one thread each).
+#include <algorithm>
 #include <cstddef>
 
 #include <omp.h>
 
 #include "layernorm.hpp"
+
+#ifndef SINKCORE_CAUSAL_BLOCK
+#define SINKCORE_CAUSAL_BLOCK 32
+#endif
 
 namespace sinkcore::detail {
 
@@ -39,6 +44,18 @@ inline void add_rows(const float* a, const float* b, float* out, std::size_t cou
 #pragma omp simd
     for (std::size_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
   });
+}
+
+/// Rows per causal block of attention at context T (model/forward.hpp, backward.hpp): query rows
+/// [r0, r0 + block) multiply only keys [0, r0 + block), which skips about half of the T x T work at long
+/// contexts. Up to T = 64 one block, the plain T x T products (as fast there, and the study's numbers at
+/// context 64 stay bit for bit what they were); beyond, blocks of 32 rows (measured best at T = 512,
+/// docs/performance.md).
+inline constexpr std::size_t causal_rows(std::size_t T) { return T <= 64 ? T : SINKCORE_CAUSAL_BLOCK; }
+
+/// Zeroes a T x width block of columns at `p` (row stride ld): one head's columns of a [T, d] matrix.
+inline void zero_head_columns(float* p, std::size_t T, std::size_t width, std::size_t ld) {
+  for (std::size_t r = 0; r < T; ++r) std::fill(p + r * ld, p + r * ld + width, 0.f);
 }
 
 }  // namespace sinkcore::detail

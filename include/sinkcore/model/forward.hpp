@@ -94,17 +94,28 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
     // Attention per (sequence, head): scores q k^T, the positions' bias (ALiBi), the normalisation (with the
     // extra slot's logits), z = P v (+ the slot's value). A pattern hook sees all patterns of the layer
     // between the two halves.
+    // Causal blocks (detail::causal_rows(T) rows): rows [r0, r1) read keys [0, r1) only, so at long contexts
+    // about half of the T x T work is skipped; the entries beyond r1 are never read (the normalisation
+    // zeroes every j > i).
     constexpr bool split = detail::hooked<hp::pattern, HK>;
+    const std::size_t cb = detail::causal_rows(T);
     auto scores = [&](std::size_t s, std::size_t h) {
       float* pat = a.pattern + (s * H + h) * T * T;
       const std::size_t off = s * T * d + h * dh;
-      kernels::gemm(false, true, T, T, dh, 1.f, a.q + off, d, a.k + off, d, 0.f, pat, T);
+      for (std::size_t r0 = 0; r0 < T; r0 += cb) {
+        const std::size_t r1 = std::min(T, r0 + cb);
+        kernels::gemm(false, true, r1 - r0, r1, dh, 1.f, a.q + off + r0 * d, d, a.k + off, d, 0.f, pat + r0 * T, T);
+      }
       Pos::bias_scores(b, h, pat);
       Att::forward(b, h, pat, Slot::logits(b, s, h));
     };
     auto mix = [&](std::size_t s, std::size_t h) {
       const std::size_t off = s * T * d + h * dh;
-      kernels::gemm(false, false, T, dh, T, 1.f, a.pattern + (s * H + h) * T * T, T, a.v + off, d, 0.f, a.z + off, d);
+      const float* pat = a.pattern + (s * H + h) * T * T;
+      for (std::size_t r0 = 0; r0 < T; r0 += cb) {
+        const std::size_t r1 = std::min(T, r0 + cb);
+        kernels::gemm(false, false, r1 - r0, dh, r1, 1.f, pat + r0 * T, T, a.v + off, d, 0.f, a.z + off + r0 * d, d);
+      }
       Slot::mix(b, s, h);
     };
 #pragma omp parallel for schedule(dynamic) collapse(2)
