@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--extra")) extra = true;
     else if (!std::strcmp(argv[i], "--trans")) trans = true;
+    else if (!std::strcmp(argv[i], "--openblas-core")) {  // which kernel OpenBLAS picked, for run_gemm.sh
+      std::printf("%s\n", openblas_get_corename());
+      return 0;
+    }
   }
   std::printf("OpenBLAS core: %s  (config: %s)\n", openblas_get_corename(), openblas_get_config());
   std::printf("OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s\n", std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "(unset)",

@@ -46,7 +46,8 @@ fs::path fresh_dir(const std::string& name) {
 
 TEST_CASE("budgets: named, checked, and the chance level", "[study]") {
   CHECK(study::budget_by_name("quick").name == "quick");
-  CHECK(study::budget_by_name("standard").steps > study::budget_by_name("quick").steps);
+  CHECK(study::budget_by_name("standard").tokens_per_run() > study::budget_by_name("quick").tokens_per_run());
+  CHECK(study::budget_by_name("standard").seeds >= 5);
   CHECK(study::budget_by_name("full").steps > study::budget_by_name("standard").steps);
   CHECK_THROWS_AS(study::budget_by_name("huge"), sinkcore::error);
   study::budget b = study::micro_budget();
