@@ -24,9 +24,11 @@ grep -E '^(OpenBLAS core|sinkcore arch|FMA peak)' "$tmp/gemm.txt" | sed 's/^/- /
 echo
 echo "| shape | M | N | K | op | threads | sinkcore | OpenBLAS | ratio | sinkcore % of peak | OpenBLAS % of peak |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+# A row: "<name words> M N K op threads | ours openblas ratio | ours% oblas% | max|d|"; the name has spaces.
 awk -F'|' 'NF >= 4 && $1 ~ /[0-9]/ {
-  split($1, a, " "); split($2, b, " "); split($3, c, " ");
-  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], a[6], b[1], b[2], b[3], c[1], c[2] }' "$tmp/gemm.txt"
+  n = split($1, a, " "); name = a[1]; for (i = 2; i <= n - 5; ++i) name = name " " a[i];
+  split($2, b, " "); split($3, c, " ");
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, a[n-4], a[n-3], a[n-2], a[n-1], a[n], b[1], b[2], b[3], c[1], c[2] }' "$tmp/gemm.txt"
 echo
 
 echo "## Training step: sinkcore against PyTorch (tiny default, B 16, T 128, fp32)"
