@@ -9,16 +9,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build-kernels}"
 shift || true
 threads="${SINKCORE_BENCH_THREADS:-2}"
-# OpenBLAS 0.3.21 falls back to its generic SSE3 kernel ("Prescott") on CPUs it does not know (seen on a
-# virtualised Xeon with AVX-512); then the reference would be 5-15x too slow. Give it the kernel family the
-# CPU supports instead, and say so.
-core=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/bench/bench_gemm" --openblas-core)
-force=()
-if [ "$core" = Prescott ] || [ "$core" = Core2 ] || [ "$core" = Nehalem ]; then
-  if grep -qw avx512f /proc/cpuinfo; then force=(OPENBLAS_CORETYPE=SkylakeX)
-  elif grep -qw avx2 /proc/cpuinfo; then force=(OPENBLAS_CORETYPE=Haswell); fi
-  [ ${#force[@]} -gt 0 ] && echo "run_gemm.sh: OpenBLAS picked $core for this CPU; using ${force[0]}" >&2
-fi
-exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${force[@]}" \
+. "$here/openblas_kernel.sh"
+openblas_kernel "$build" run_gemm.sh
+exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${openblas_force[@]}" \
   OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" \
   "$build/bench/bench_gemm" "$@"

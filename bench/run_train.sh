@@ -7,18 +7,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build-bench}"
 steps="${2:-20}"
 out=$(mktemp)
-# PyTorch (Debian's build) computes with OpenBLAS, which falls back to its generic SSE3 kernel on CPUs it
-# does not know; then give it the AVX-512/AVX2 kernel (as run_gemm.sh does), and say so.
-force=()
-if [ -x "$build/bench/bench_gemm" ]; then
-  core=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/bench/bench_gemm" --openblas-core)
-  if [ "$core" = Prescott ] || [ "$core" = Core2 ] || [ "$core" = Nehalem ]; then
-    if grep -qw avx512f /proc/cpuinfo; then force=(OPENBLAS_CORETYPE=SkylakeX)
-    elif grep -qw avx2 /proc/cpuinfo; then force=(OPENBLAS_CORETYPE=Haswell); fi
-    [ ${#force[@]} -gt 0 ] && echo "run_train.sh: OpenBLAS picked $core for this CPU; PyTorch runs with ${force[0]}" >&2
-  fi
-fi
-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${force[@]}" /usr/bin/python3 "$here/torch_train.py" "$steps" | tee "$out"
+# PyTorch (Debian's build) computes with OpenBLAS: give it the kernel the CPU supports (openblas_kernel.sh).
+. "$here/openblas_kernel.sh"
+openblas_kernel "$build" run_train.sh
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${openblas_force[@]}" /usr/bin/python3 "$here/torch_train.py" "$steps" | tee "$out"
 OMP_NUM_THREADS=2 "$build/bench/bench_train" --steps "$steps" | tee -a "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
