@@ -1,8 +1,12 @@
 // Training throughput of the tiny default (4 layers, d_model 128, 4 heads, context 128, batch 16, byte
 // vocabulary): one full optimizer step (forward, backward, clipping, AdamW) per iteration, 1 and 2
 // threads, with model FLOP utilisation against the FMA peak measured in the same run. Prints one JSON line
-// per measurement; bench/run_train.sh runs the PyTorch reference beside it and compares.
-//   bench_train [--steps N] [--threads-max T]
+// per measurement, then one line with the step's time by part (profile.hpp: GEMMs of the linear layers,
+// attention's per-head products, softmax, layer norm, GELU, the loss, AdamW, data, and the rest) measured on
+// further steps; bench/run_train.sh runs the PyTorch reference beside it and compares.
+//   bench_train [--steps N] [--threads-max T] [--context T]
+#define SINKCORE_PROFILE  // profile::zone measures (only while profile::enable(true))
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,11 +19,21 @@ int main(int argc, char** argv) {
   using namespace sinkcore;
   using A = gpt2_tiny;
   int steps = 30, max_threads = 2;
+  std::size_t T = 128;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--threads-max") && i + 1 < argc) max_threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--context") && i + 1 < argc) T = std::size_t(std::atoi(argv[++i]));
+    else {
+      std::fprintf(stderr, "usage: bench_train [--steps N] [--threads-max T] [--context T (2..%zu)]\n", A::context);
+      return 2;
+    }
   }
-  const std::size_t B = 16, T = 128;
+  if (steps < 1 || max_threads < 1 || T < 2 || T > A::context) {
+    std::fprintf(stderr, "bench_train: need --steps >= 1, --threads-max >= 1, 2 <= --context <= %zu\n", A::context);
+    return 2;
+  }
+  const std::size_t B = 16;
   // Model FLOPs per trained token: 6 per parameter (forward 2 + backward 4) plus attention's
   // q k^T and P v: 2 matmuls x 2 FLOP x T x d per layer forward, x3 with backward (PaLM appendix B).
   const double flops_per_token = 6.0 * double(layout<A>::trainable_parameters) + 12.0 * A::layers * T * A::d_model;
@@ -46,10 +60,26 @@ int main(int argc, char** argv) {
     }
     const double tps = double(B * T) * steps / total, tps_best = double(B * T) / best;
     std::printf(
-        "{\"impl\": \"sinkcore\", \"precision\": \"fp32\", \"threads\": %d, \"tokens_per_s\": %.0f, "
+        "{\"impl\": \"sinkcore\", \"precision\": \"fp32\", \"threads\": %d, \"context\": %zu, \"tokens_per_s\": %.0f, "
         "\"tokens_per_s_best_step\": %.0f, \"mflop_per_token\": %.2f, \"peak_gflops\": %.1f, \"mfu\": %.3f}\n",
-        threads, tps, tps_best, flops_per_token * 1e-6, peak,
+        threads, T, tps, tps_best, flops_per_token * 1e-6, peak,
         bench::percent_of_peak(tps * flops_per_token * 1e-9, peak, "the training step") / 100);
+    std::fflush(stdout);
+    // The same number of steps again, measured part by part (a zone costs two clock reads).
+    profile::reset();
+    profile::enable(true);
+    const auto p0 = bench::clk::now();
+    for (int i = 0; i < steps; ++i) t.step();
+    const double wall = bench::seconds_since(p0);
+    profile::enable(false);
+    std::printf("{\"impl\": \"sinkcore\", \"breakdown\": true, \"threads\": %d, \"context\": %zu, \"step_ms\": %.3f",
+                threads, T, 1e3 * wall / steps);
+    double parts = 0;
+    for (std::size_t k = 0; k < profile::part_count; ++k) {
+      parts += profile::seconds()[k];
+      std::printf(", \"%s\": %.4f", profile::part_names[k].data(), profile::seconds()[k] / wall);
+    }
+    std::printf(", \"rest\": %.4f}\n", std::max(0.0, 1 - parts / wall));
     std::fflush(stdout);
   }
 }

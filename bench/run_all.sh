@@ -36,7 +36,8 @@ echo
 "$here/run_train.sh" "$build" "$steps" > "$tmp/train.txt"
 /usr/bin/python3 - "$tmp/train.txt" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+all_rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rows = [r for r in all_rows if not r.get("breakdown")]
 print("| implementation | precision | threads | tokens/s | MFU (of the measured peak) |")
 print("| --- | --- | --- | --- | --- |")
 for r in rows:
@@ -48,6 +49,27 @@ for t in (1, 2):
     if ours and torch:
         print(f"\nAt {t} thread(s): sinkcore / PyTorch fp32 = {ours[0]['tokens_per_s'] / torch[0]['tokens_per_s']:.2f}x", end="")
 print()
+PY
+echo
+echo "### Where sinkcore's step goes (share of the step's wall time; bench_train, profile.hpp)"
+echo
+OMP_NUM_THREADS=2 "$build/bench/bench_train" --steps "$steps" --context 64 > "$tmp/train64.txt"
+/usr/bin/python3 - "$tmp/train.txt" "$tmp/train64.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.startswith("{")]
+tput = {(r["context"], r["threads"]): r for r in rows if r.get("impl") == "sinkcore" and not r.get("breakdown")}
+parts = ["gemm", "attention", "softmax", "layernorm", "gelu", "loss", "adamw", "data", "rest"]
+print("| T | threads | tokens/s | MFU | step (ms, profiled) | " + " | ".join(parts) + " |")
+print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in parts) + " |")
+for r in sorted((r for r in rows if r.get("breakdown")), key=lambda r: (r["context"], r["threads"])):
+    t = tput.get((r["context"], r["threads"]), {})
+    mfu = f"{100 * t['mfu']:.1f} %" if t else "–"
+    tps = f"{t['tokens_per_s']:.0f}" if t else "–"
+    print(f"| {r['context']} | {r['threads']} | {tps} | {mfu} | {r['step_ms']:.1f} | " +
+          " | ".join(f"{100 * r[p]:.1f} %" for p in parts) + " |")
+print("\ngemm: the linear layers and the unembedding; attention: the heads' q k^T and P v products and their")
+print("gradients (at 2 threads also the softmax inside attention's parallel loop); loss: the softmax over the")
+print("vocabulary and its gradient; rest: residual adds, embeddings, bias and zero fills.")
 PY
 echo
 

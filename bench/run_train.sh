@@ -14,7 +14,7 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${openblas_force[@]}" /usr/bin/pyt
 OMP_NUM_THREADS=2 "$build/bench/bench_train" --steps "$steps" | tee -a "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rows = [r for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if not r.get("breakdown")]
 torch_best = max((r for r in rows if r["impl"].startswith("pytorch")), key=lambda r: r["tokens_per_s"])
 ours = max((r for r in rows if r["impl"] == "sinkcore"), key=lambda r: r["tokens_per_s"])
 print(f"PyTorch best: {torch_best['tokens_per_s']} tok/s ({torch_best['precision']}, {torch_best['threads']} threads)")

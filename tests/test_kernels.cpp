@@ -1,12 +1,16 @@
 // Kernel tests: every kernel against a plain scalar double-precision reference, on awkward sizes, for
 // every xsimd architecture this translation unit can compile (sse2 always; AVX2+FMA and AVX-512 when the
-// compiler flags allow them). No timings here: see bench/.
+// compiler flags allow them). No timings here: see bench/ (the profile zones' test below checks how time is
+// attributed, not how much there is).
+#define SINKCORE_PROFILE  // profile.hpp's zones compiled in (they measure only while enabled)
 #include <sinkcore/kernels/kernels.hpp>
+#include <sinkcore/profile.hpp>
 
 #include <catch2/catch.hpp>
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -620,4 +624,72 @@ TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
     k::simd::scale<Arch>(2.f, z.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE_THAT(z[i], WithinAbs(2 * (y[i] + 0.5 * x[i]), 2e-6));
   }
+}
+
+// ---- profile.hpp: exclusive attribution of wall time to parts -------------------------------------------
+
+namespace {
+void spin_for(double seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds) {
+  }
+}
+}  // namespace
+
+TEST_CASE("profile zones charge time exclusively to the innermost part", "[profile]") {
+  namespace p = sinkcore::profile;
+  using pt = p::part;
+  p::reset();
+  p::enable(true);
+  {
+    const p::zone outer(pt::gelu);
+    spin_for(0.02);
+    {
+      const p::zone inner(pt::layernorm);  // takes over for its scope
+      spin_for(0.03);
+    }
+    spin_for(0.01);
+  }
+  p::enable(false);
+  {
+    const p::zone ignored(pt::adamw);  // not enabled: measures nothing
+    spin_for(0.01);
+  }
+  const auto& s = p::seconds();
+  CHECK(s[std::size_t(pt::gelu)] >= 0.03);
+  CHECK(s[std::size_t(pt::gelu)] < 0.03 + 0.02);  // the inner 0.03 s is not also counted here
+  CHECK(s[std::size_t(pt::layernorm)] >= 0.03);
+  CHECK(s[std::size_t(pt::layernorm)] < 0.03 + 0.02);
+  CHECK(s[std::size_t(pt::adamw)] == 0.0);
+  p::reset();
+  CHECK(p::seconds()[std::size_t(pt::gelu)] == 0.0);
+}
+
+TEST_CASE("profile: a GEMM inside attention counts as attention, outside as gemm; kernels open their zones",
+          "[profile]") {
+  namespace p = sinkcore::profile;
+  using pt = p::part;
+  const std::size_t n = 96;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n), g(n * n), y(n * n), mean(n), rstd(n), gamma(n, 1.f),
+      beta(n, 0.f);
+  p::reset();
+  p::enable(true);
+  for (int i = 0; i < 20; ++i) k::gemm(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+  const double gemm_alone = p::seconds()[std::size_t(pt::gemm)];
+  {
+    const p::zone heads(pt::attention);
+    for (int i = 0; i < 20; ++i) k::gemm(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    k::causal_softmax(c.data(), n, n, 0.125f);  // softmax inside attention is its own part
+  }
+  k::layernorm(a.data(), n, gamma.data(), beta.data(), y.data(), n, mean.data(), rstd.data(), n, n);
+  k::gelu(a.data(), g.data(), n * n);
+  p::enable(false);
+  const auto& s = p::seconds();
+  CHECK(gemm_alone > 0.0);
+  CHECK(s[std::size_t(pt::gemm)] == gemm_alone);  // the products inside the attention zone did not count here
+  CHECK(s[std::size_t(pt::attention)] > 0.0);
+  CHECK(s[std::size_t(pt::softmax)] > 0.0);
+  CHECK(s[std::size_t(pt::layernorm)] > 0.0);
+  CHECK(s[std::size_t(pt::gelu)] > 0.0);
+  CHECK(s[std::size_t(pt::adamw)] == 0.0);
 }

@@ -8,6 +8,7 @@
 #include "model/hooks.hpp"
 #include "model/model.hpp"
 #include "model/params.hpp"
+#include "profile.hpp"
 #include "model/workspace.hpp"
 #include "interp/metrics.hpp"
 #include "shape.hpp"

@@ -66,12 +66,14 @@ struct normalisation {
 
   template <class V>
   static void forward(const V& b, std::size_t h, float* S, float* slot) {
+    const profile::zone pz(profile::part::softmax);
     if constexpr (plain<typename V::arch>) kernels::causal_softmax(S, b.T, b.T, b.scale);
     else forward_rows(S, b.T, b.scale, slot, bias<typename V::shape, typename V::layout_type>(b.W, b.layer, h));
   }
   /// `bh` = sequence * heads + head.
   template <class V>
   static void backward(const V& b, std::size_t bh, const float* P, float* dP, const float* slot, float* dslot) {
+    const profile::zone pz(profile::part::softmax);
     if constexpr (plain<typename V::arch>) {
       kernels::causal_softmax_backward(P, dP, dP, b.T, b.T, b.scale);
     } else {

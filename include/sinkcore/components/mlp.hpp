@@ -55,9 +55,12 @@ struct gpt2 {
     hook(at_point<hook_point::ln2>, ln2, d);
     detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm);
     hook(at_point<hook_point::mlp_pre>, pre, dm);
-    detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
-      kernels::gelu(pre + r0 * dm, post + r0 * dm, (r1 - r0) * dm);
-    });
+    {
+      const profile::zone gz(profile::part::gelu);  // the whole parallel region, on the calling thread
+      detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
+        kernels::gelu(pre + r0 * dm, post + r0 * dm, (r1 - r0) * dm);
+      });
+    }
     hook(at_point<hook_point::mlp_post>, post, dm);
     detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d);
     hook(at_point<hook_point::mlp_out>, out, d);
@@ -74,9 +77,12 @@ struct gpt2 {
     detail::linear_backward(b.act(act::mlp_post), dm, n, dm, d, b.param(role::mlp_proj_weight), dx, d, dmlp, dm,
                             b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias));
     const float* pre = b.act(act::mlp_pre);
-    detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
-      kernels::gelu_backward(pre + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm, (r1 - r0) * dm);
-    });
+    {
+      const profile::zone gz(profile::part::gelu);
+      detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
+        kernels::gelu_backward(pre + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm, (r1 - r0) * dm);
+      });
+    }
     std::fill(dln, dln + n * d, 0.f);
     detail::linear_backward(b.act(act::ln2), d, n, d, dm, b.param(role::mlp_fc_weight), dmlp, dm, dln, d,
                             b.grad(role::mlp_fc_weight), b.grad(role::mlp_fc_bias));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <xsimd/xsimd.hpp>
+#include "../profile.hpp"
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 exp / tanh are inlined. Silenced for this header's code only.
@@ -42,6 +43,7 @@ inline xsimd::batch<float, Arch> gelu_grad(const xsimd::batch<float, Arch>& v) {
 
 template <class Arch = xsimd::default_arch>
 void gelu(const float* x, float* y, std::size_t n) {
+  const profile::zone pz(profile::part::gelu);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   std::size_t i = 0;
@@ -58,6 +60,7 @@ void gelu(const float* x, float* y, std::size_t n) {
 /// dx = dy * gelu'(x); dx is overwritten and may alias dy.
 template <class Arch = xsimd::default_arch>
 void gelu_backward(const float* x, const float* dy, float* dx, std::size_t n) {
+  const profile::zone pz(profile::part::gelu);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   std::size_t i = 0;

@@ -38,6 +38,7 @@
 #endif
 #ifdef _OPENMP
 #include <omp.h>
+#include "../profile.hpp"
 #endif
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
@@ -523,6 +524,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
           std::size_t ldc) {
   using P = gemm_detail::params<Arch>;
   if (M == 0 || N == 0) return;
+  const profile::zone pz(profile::part::gemm);
   int nt = 1;
 #ifdef _OPENMP
   // Threads only for problems big enough to amortise a parallel region (~ a few microseconds).

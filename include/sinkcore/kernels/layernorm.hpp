@@ -10,6 +10,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <sinkcore/kernels/simd.hpp>
+#include "../profile.hpp"
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 operations are inlined. Silenced for this header's code only.
@@ -25,6 +26,7 @@ template <class Arch = xsimd::default_arch>
 void layernorm(const float* x, std::size_t ldx, const float* gamma, const float* beta, float* y,
                std::size_t ldy, float* mean, float* rstd, std::size_t rows, std::size_t d,
                float eps = 1e-5f) {
+  const profile::zone pz(profile::part::layernorm);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   if (d == 0) return;
@@ -79,6 +81,7 @@ template <class Arch = xsimd::default_arch>
 void layernorm_backward(const float* dy, std::size_t lddy, const float* x, std::size_t ldx,
                         const float* gamma, const float* mean, const float* rstd, float* dx,
                         std::size_t lddx, float* dgamma, float* dbeta, std::size_t rows, std::size_t d) {
+  const profile::zone pz(profile::part::layernorm);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   if (d == 0) return;

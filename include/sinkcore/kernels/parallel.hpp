@@ -33,6 +33,7 @@ void parallel_rows(std::size_t n, F&& f) {
 /// LayerNorm of n rows of width d (kernels::layernorm), rows split over the threads.
 inline void layernorm_rows(const float* x, const float* g, const float* b, float* y, float* mean, float* rstd,
                            std::size_t n, std::size_t d) {
+  const profile::zone pz(profile::part::layernorm);  // the whole parallel region, on the calling thread
   parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
     kernels::layernorm(x + r0 * d, d, g, b, y + r0 * d, d, mean + r0, rstd + r0, r1 - r0, d);
   });

@@ -11,6 +11,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <sinkcore/kernels/simd.hpp>
+#include "../profile.hpp"
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 exp / tanh are inlined. Silenced for this header's code only.
@@ -54,6 +55,7 @@ inline float exp_shift_sum(float* r, std::size_t n, float scale, float m) {
 
 template <class Arch = xsimd::default_arch>
 void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
+  const profile::zone pz(profile::part::softmax);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   for (std::size_t i = 0; i < T; ++i) {
@@ -83,6 +85,7 @@ void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
 template <class Arch = xsimd::default_arch>
 void causal_softmax_backward(const float* P, const float* dP, float* dS, std::size_t T, std::size_t ld,
                              float scale) {
+  const profile::zone pz(profile::part::softmax);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   for (std::size_t i = 0; i < T; ++i) {

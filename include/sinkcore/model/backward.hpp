@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "activation_spec.hpp"
 #include "forward.hpp"
+#include "../profile.hpp"
 
 namespace sinkcore {
 
@@ -58,6 +60,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   for (int t : targets) count += t >= 0;
   const double inv = count ? 1.0 / double(count) : 0.0;
   double loss = 0;
+  std::optional<profile::zone> loss_zone(std::in_place, profile::part::loss);
 #pragma omp parallel for reduction(+ : loss)
   for (std::size_t r = 0; r < n; ++r) {
     const float* z = ws.logits() + r * V;
@@ -75,6 +78,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
     g[targets[r]] -= float(inv);
   }
   loss *= inv;
+  loss_zone.reset();
 
   // logits = ln_f wte^T
   kernels::gemm(false, false, n, d, V, 1.f, dlogits, V, top.param(role::wte), d, 0.f, dln, d);
@@ -93,6 +97,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
     detail::linear_backward(a.z, d, n, d, d, b.param(role::attn_proj_weight), dx, d, dz, d,
                             b.grad(role::attn_proj_weight), b.grad(role::attn_proj_bias));
     // z = P v (+ a v_s), P = normalise(q k^T (+ the positions' bias), slot logits)
+    std::optional<profile::zone> attention_zone(std::in_place, profile::part::attention);
 #pragma omp parallel for schedule(dynamic) collapse(2)
     for (std::size_t s = 0; s < B; ++s)
       for (std::size_t h = 0; h < H; ++h) {
@@ -126,6 +131,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
     Att::accumulate(b);
     Slot::backward_kv(b);
     Pos::rotate_backward(b);
+    attention_zone.reset();
     // ln_1 output -> q, k, v
     std::fill(dln, dln + n * d, 0.f);
     Query::backward(b);

@@ -14,6 +14,7 @@
 #include "../error.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/parallel.hpp"
+#include "../profile.hpp"
 #include "hooks.hpp"
 #include "linear.hpp"
 #include "model.hpp"
@@ -118,14 +119,18 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
       }
       Slot::mix(b, s, h);
     };
+    {
+      const profile::zone attention_zone(profile::part::attention);
 #pragma omp parallel for schedule(dynamic) collapse(2)
-    for (std::size_t s = 0; s < B; ++s)
-      for (std::size_t h = 0; h < H; ++h) {
-        scores(s, h);
-        if constexpr (!split) mix(s, h);
-      }
+      for (std::size_t s = 0; s < B; ++s)
+        for (std::size_t h = 0; h < H; ++h) {
+          scores(s, h);
+          if constexpr (!split) mix(s, h);
+        }
+    }
     if constexpr (split) {
       detail::run_hook<hp::pattern>(hooks, a.pattern, B * H, T, T, l);
+      const profile::zone attention_zone(profile::part::attention);
 #pragma omp parallel for schedule(dynamic) collapse(2)
       for (std::size_t s = 0; s < B; ++s)
         for (std::size_t h = 0; h < H; ++h) mix(s, h);
@@ -153,6 +158,7 @@ double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
   constexpr std::size_t V = A::vocab;
   const std::size_t n = ws.rows();
   if (targets.size() != n) throw error("cross_entropy: expected " + std::to_string(n) + " targets");
+  const profile::zone pz(profile::part::loss);
   double total = 0;
   std::size_t count = 0;
 #pragma omp parallel for reduction(+ : total, count)

@@ -31,6 +31,7 @@
 #include "../io/checkpoint.hpp"
 #include "../model/backward.hpp"
 #include "../parallel/mpi.hpp"
+#include "../profile.hpp"
 #include "data.hpp"
 #include "optimizer.hpp"
 #include "schedule.hpp"
@@ -126,11 +127,13 @@ class trainer {
   /// @throws divergence if the loss or the gradient norm is not finite (nothing is updated then).
   double step() {
     batch_sampler probe = sampler_;  // draw from a copy: a diverging step leaves the data position as it was
+    std::optional<profile::zone> data_zone(std::in_place, profile::part::data);
     probe.next(batch_);
     double loss = 0;
     if (!comm_.distributed()) {
       to_int(batch_.inputs, inputs_);
       to_int(batch_.targets, targets_);
+      data_zone.reset();
       forward(model_, ws_, inputs_, opt_.batch, opt_.context);
       loss = backward(model_, ws_, targets_, grads_);
     } else {
@@ -139,6 +142,7 @@ class trainer {
       const auto [lo, hi] = slice();
       const std::size_t T = opt_.context;
       const double share = take_slice(lo, hi);
+      data_zone.reset();
       forward(model_, ws_, inputs_, hi - lo, T);
       double part = backward(model_, ws_, targets_, grads_) * share;
       if (share != 1.0) {
@@ -149,12 +153,14 @@ class trainer {
       comm_.allreduce_sum(&part, 1);
       loss = part;
     }
+    std::optional<profile::zone> adamw_zone(std::in_place, profile::part::adamw);
     const double norm = opt_.grad_clip > 0 ? adam_.clip_grad_norm(grads_.data(), opt_.grad_clip)
                                            : adam_.grad_norm(grads_.data());
     if (!std::isfinite(loss) || !std::isfinite(norm))
       throw divergence("training diverged at step " + std::to_string(step_count() + 1) + ": loss " +
                        std::to_string(loss) + ", gradient norm " + std::to_string(norm));
     adam_.step(model_.data(), grads_.data(), learning_rate(step_count()));
+    adamw_zone.reset();
     sampler_ = probe;
     last_grad_norm_ = norm;
     return loss;
