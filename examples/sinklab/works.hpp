@@ -146,9 +146,18 @@ struct study_run_work {
 // ---- dispatch ------------------------------------------------------------------------------------------
 
 inline constexpr std::size_t architecture_group_count = decltype(sinkcore::hana::length(sinkcore::architecture_groups))::value;
+/// Each group is compiled in this many slices (architecture i of a group in slice i % group_slices), one
+/// translation unit per slice and part (CMake option SINKLAB_GROUP_SLICES, default 1). More slices lower
+/// each unit's compiler memory a little and raise the build's total time: most of a unit's memory is the
+/// headers themselves (docs/performance.md, "Build").
+#ifndef SINKLAB_GROUP_SLICES
+#define SINKLAB_GROUP_SLICES 1
+#endif
+inline constexpr std::size_t group_slices = SINKLAB_GROUP_SLICES;
 
-/// Work::run<A>(args) for the architecture named `arch`, if group G has it (group_run.hpp defines it).
-template <class Work, std::size_t G>
+/// Work::run<A>(args) for the architecture named `arch`, if slice K of group G has it (group_run.hpp
+/// defines it).
+template <class Work, std::size_t G, std::size_t K>
 struct in_group {
   static bool run(std::string_view arch, typename Work::args& a);
 };
@@ -157,9 +166,9 @@ struct in_group {
 /// known names when there is none.
 template <class Work>
 void for_architecture(std::string_view arch, typename Work::args& a) {
-  const bool found = [&]<std::size_t... G>(std::index_sequence<G...>) {
-    return (in_group<Work, G>::run(arch, a) || ...);
-  }(std::make_index_sequence<architecture_group_count>{});
+  const bool found = [&]<std::size_t... S>(std::index_sequence<S...>) {
+    return (in_group<Work, S / group_slices, S % group_slices>::run(arch, a) || ...);
+  }(std::make_index_sequence<architecture_group_count * group_slices>{});
   if (!found) sinkcore::with_architecture(arch, [](auto) {});  // throws the registry's "unknown architecture"
 }
 
