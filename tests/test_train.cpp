@@ -601,25 +601,41 @@ TEST_CASE("corpora: the controls have the structure they promise", "[train][corp
   // backcopy: after every trigger comes the byte before it; elsewhere the byte is one of the three successors.
   const st::backcopy_chain chain(5);
   std::size_t triggers = 0, steps = 0;
+  const auto check_backcopy = [&](const std::string& text) {
+    for (std::size_t i = 1; i < text.size(); ++i) {
+      if (st::backcopy_chain::triggers.find(text[i]) != std::string_view::npos) {
+        ++triggers;
+        REQUIRE(i + 1 < text.size());
+        REQUIRE(text[i + 1] == text[i - 1]);
+        ++i;
+        continue;
+      }
+      ++steps;
+      const auto& next = chain.next[st::backcopy_chain::symbols.find(text[i - 1])];
+      REQUIRE(std::find(next.begin(), next.end(), text[i]) != next.end());
+    }
+  };
   for (const auto& d : st::backcopy_documents(100000, 5)) {
     std::istringstream in(d);
     std::string line;
     while (std::getline(in, line)) {
       REQUIRE(line.size() == 64);
-      for (std::size_t i = 1; i < line.size(); ++i) {
-        if (st::backcopy_chain::triggers.find(line[i]) != std::string_view::npos) {
-          ++triggers;
-          REQUIRE(i + 1 < line.size());
-          REQUIRE(line[i + 1] == line[i - 1]);
-          ++i;
-          continue;
-        }
-        ++steps;
-        const auto& next = chain.next[st::backcopy_chain::symbols.find(line[i - 1])];
-        REQUIRE(std::find(next.begin(), next.end(), line[i]) != next.end());
-      }
+      check_backcopy(line);
     }
   }
+  CHECK_THAT(double(triggers) / double(triggers + steps), WithinAbs(1.0 / 16, 0.01));
+  // backcopy-stream: the same chain and triggers with no line break at all, in documents of 4 x 2048 bytes.
+  triggers = steps = 0;
+  const auto stream = st::backcopy_stream_documents(100000, 5);
+  REQUIRE(stream.size() == 13);
+  std::size_t stream_bytes = 0;
+  for (std::size_t k = 0; k < stream.size(); ++k) {
+    CHECK(stream[k].size() == (k + 1 < stream.size() ? std::size_t{8192} : std::size_t{100000 - 12 * 8192}));
+    CHECK(stream[k].find('\n') == std::string::npos);
+    check_backcopy(stream[k]);
+    stream_bytes += stream[k].size();
+  }
+  CHECK(stream_bytes == 100000);
   CHECK_THAT(double(triggers) / double(triggers + steps), WithinAbs(1.0 / 16, 0.01));
   CHECK(st::recall_documents(50000, 1) == st::recall_documents(50000, 1));
   CHECK(st::recall_documents(50000, 1) != st::recall_documents(50000, 2));
@@ -629,7 +645,7 @@ TEST_CASE("corpora: the controls have the structure they promise", "[train][corp
     o.control_bytes = 200000;
     return o;
   }();
-  for (const char* name : {"recall", "unigram", "backcopy"}) {
+  for (const char* name : {"recall", "unigram", "backcopy", "backcopy-stream"}) {
     const auto c = st::load_corpus(name, small);
     CHECK(c.name == name);
     CHECK_THAT(double(c.held_out.size()) / double(c.size()), WithinAbs(0.05, 0.01));

@@ -13,7 +13,7 @@ void register_train(CLI::App& app, int& exit_code) {
   static train_cli c;
   auto* cmd = app.add_subcommand("train", "Train an architecture from scratch (resumes from OUT/checkpoint.safetensors)");
   cmd->add_option("--arch", c.arch, "architecture (see `sinklab archs`)")->capture_default_str();
-  cmd->add_option("--corpus", c.corpora, "nl | code | math | mix | prose | recall | unigram | backcopy | a+b+... (interleaved mixture, e.g. mix+recall) | FILE (byte text, or uint16 .bin); several are concatenated")
+  cmd->add_option("--corpus", c.corpora, "nl | code | math | mix | prose | recall | unigram | backcopy | backcopy-stream | a+b+... (interleaved mixture, e.g. mix+recall) | FILE (byte text, or uint16 .bin); several are concatenated")
       ->capture_default_str();
   cmd->add_option("--cache", c.cache, "where `sinklab corpus build` put the prose corpus")->capture_default_str();
   cmd->add_option("--steps", c.opt.steps, "optimizer steps")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40))->capture_default_str();

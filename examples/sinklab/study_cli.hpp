@@ -47,7 +47,7 @@ inline void add_study_options(CLI::App* cmd, study_cli& c, const std::string& bu
   cmd->add_option("--context", c.context, "override the budget's training context")->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--lr", c.lr, "override the budget's peak learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--weight-decay", c.weight_decay, "override the budget's weight decay")->check(CLI::Range(0.0, 10.0));
-  cmd->add_option("--corpus", c.corpus, "override the training corpus (nl | math | code | mix | prose | recall | unigram | backcopy | a+b+..., e.g. mix+recall | FILE)");
+  cmd->add_option("--corpus", c.corpus, "override the training corpus (nl | math | code | mix | prose | recall | unigram | backcopy | backcopy-stream | a+b+..., e.g. mix+recall | FILE)");
   cmd->add_option("--cache", c.cache, "where `sinklab corpus build` put the prose corpus")->capture_default_str();
   cmd->add_option("--variants", c.variants, "only these architectures (see `sinklab archs`), comma-separated (default: "
                                            "the budget's; quick: the baseline and the six that remove the paper's components)")

