@@ -13,12 +13,19 @@
 /// threads the work inside attention's parallel loop over heads, softmax included, counts as attention).
 /// At one thread, the setting of the study's runs, every part is measured where it runs.
 ///
-///     #define SINKCORE_PROFILE
+///     #define SINKCORE_PROFILE            // before the first sinkcore header
 ///     #include <sinkcore/sinkcore.hpp>
-///     sinkcore::profile::enable(true);
-///     for (int i = 0; i < 10; ++i) trainer.step();
-///     for (std::size_t p = 0; p < sinkcore::profile::part_count; ++p)
-///       std::printf("%s %.3f s\n", sinkcore::profile::part_names[p].data(), sinkcore::profile::seconds()[p]);
+///     #include <cstdio>
+///     int main() {
+///       sinkcore::train::train_options o;
+///       o.batch = 2;
+///       o.context = 32;
+///       sinkcore::train::trainer<sinkcore::gpt2_tiny> t(sinkcore::train::load_corpus("math"), o);
+///       sinkcore::profile::enable(true);
+///       for (int i = 0; i < 3; ++i) t.step();
+///       for (std::size_t p = 0; p < sinkcore::profile::part_count; ++p)
+///         std::printf("%s %.4f s\n", sinkcore::profile::part_names[p].data(), sinkcore::profile::seconds()[p]);
+///     }
 #include <array>
 #include <chrono>
 #include <cstddef>
