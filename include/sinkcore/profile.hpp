@@ -11,7 +11,8 @@
 /// P v products of the heads, not the linear layers), and only the thread that runs the step measures,
 /// outside parallel regions (a zone inside an active `omp parallel` region is empty, so with several
 /// threads the work inside attention's parallel loop over heads, softmax included, counts as attention).
-/// At one thread, the setting of the study's runs, every part is measured where it runs.
+/// At one thread, the setting of the study's runs, every part is measured where it runs. The state is per
+/// thread: enable(), reset() and seconds() concern the calling thread's zones only.
 ///
 ///     #define SINKCORE_PROFILE            // before the first sinkcore header
 ///     #include <sinkcore/sinkcore.hpp>
@@ -54,7 +55,7 @@ struct state {
   std::array<double, part_count> seconds{};
 };
 inline state& global() {
-  static state s;
+  thread_local state s;  // each thread measures its own work (sinklab runs a study's jobs on threads)
   return s;
 }
 inline bool measuring_thread() {
