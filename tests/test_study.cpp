@@ -307,6 +307,54 @@ TEST_CASE("dispensability study: the primary measure, its chance and the paired 
     }
   }
 
+  // The interventions and circuit statistics on the peak layer: intervention a (the unmodified model) there
+  // against the trained weights' attention patterns read directly, and the circuit's peak-layer block
+  // naming the same layer and computed on it alone.
+  {
+    const auto data = study::load_study_data(o.plan.train_corpus, o.corpora);
+    const std::size_t T = std::min(o.plan.metric_length, o.plan.context);
+    const auto w = study::make_windows(data.train.held_out, o.plan.intervention_windows, T, study::regime::bos, 0x1a7e);
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      const auto dir = out / "runs" / "tiny" / "bos" / ("seed" + std::to_string(seed));
+      const auto rj = nlohmann::json::parse(slurp(dir / "result.json")).at("result");
+      const std::size_t L = rj.at("peak_layer");
+      const auto m = io::load_weights<gpt2_tiny>(dir / "model.safetensors");
+      workspace<gpt2_tiny> ws;
+      forward(m, ws, std::span<const int>(w.inputs), w.n, T);
+      double sum = 0;
+      std::size_t count = 0;
+      for (std::size_t b = 0; b < w.n; ++b)
+        for (std::size_t h = 0; h < gpt2_tiny::heads; ++h)
+          for (std::size_t q = T / 2; q < T; ++q, ++count) sum += ws.pattern(L, b, h)[q * T + 0];
+      const auto& a = rj.at("interventions").at(0);
+      REQUIRE(a.at("id") == "a");
+      CHECK_THAT(a.at("peak_layer_metric").get<double>(), WithinAbs(sum / double(count), 1e-6));
+      for (const auto& iv : rj.at("interventions"))
+        if (iv.at("applies").get<bool>()) {
+          CHECK(iv.at("peak_layer_metric").get<double>() >= 0.0);
+          CHECK(iv.at("peak_layer_metric").get<double>() <= 1.0);
+        }
+      const auto& c = rj.at("circuit");
+      REQUIRE(c.contains("peak_layer"));
+      CHECK(c.at("peak_layer").at("layer") == L);
+      const auto massive = c.at("massive_coordinates").get<std::vector<std::size_t>>();
+      const auto g = mean_gamma(m, massive, layer_range{L, L + 1});
+      CHECK_THAT(c.at("peak_layer").at("gamma_massive").get<double>(), WithinAbs(g.massive, 1e-9));
+      CHECK_THAT(c.at("peak_layer").at("gamma_other").get<double>(), WithinAbs(g.other, 1e-9));
+      const auto mid = layer_range::mid(gpt2_tiny::layers);
+      if (L >= mid.first && L < mid.last && mid.last - mid.first == 1)
+        CHECK(c.at("peak_layer").at("shift_median_key0") == c.at("shift_median_key0"));
+    }
+    const std::string md = slurp(out / "report.md");
+    CHECK(md.find("read on each run's **peak layer**") != std::string::npos);
+    CHECK(md.find("On each run's peak layer alone") != std::string::npos);
+    const auto it = report::read_csv(out / "interventions.csv");
+    REQUIRE(it.column("peak_percent_of_baseline"));
+    for (const auto& row : it.rows)
+      if (row[*it.column("intervention")] == "a" && row[*it.column("applies")] == "yes")
+        CHECK(row[*it.column("peak_percent_of_baseline")] == "100.0");
+  }
+
   // The paired difference is the mean of the per-seed differences, its interval the t interval over seeds.
   std::vector<double> d;
   for (std::size_t k = 0; k < 3; ++k)

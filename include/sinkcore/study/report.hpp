@@ -11,8 +11,8 @@
 /// | runs.csv                     | one row per run (variant, regime, seed)                               |
 /// | emergence.csv                | every curve point of every run                                        |
 /// | heads.csv                    | BOS attention per (variant, regime, layer, head), mean over seeds     |
-/// | interventions.csv            | per (variant, regime, intervention): metric and cross-entropy cost    |
-/// | circuit.csv                  | the circuit statistics per run (where they apply)                     |
+/// | interventions.csv            | per (variant, regime, intervention): metric (mid and peak layer) and cross-entropy cost |
+/// | circuit.csv                  | the circuit statistics per run (where they apply), mid layers and peak layer |
 /// | destinations.csv             | where the attention went: position 0, positions >= 1, extra slot, "nothing", entropy |
 /// | fig_metric_<regime>.svg      | the metric per variant, mean with a 2-SE interval clipped to [0, 1], the chance line |
 /// | fig_primary_<regime>.svg     | the primary measure per variant, mean with its 95 % t interval in [0, 1], its chance |
@@ -31,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../report/published.hpp"
 #include "../report/svg.hpp"
 #include "../report/tables.hpp"
 #include "budget.hpp"
@@ -47,6 +48,7 @@ struct report_context {
   std::vector<std::string> corpora;       ///< the training corpus, then the other held-out domains
   std::string title = "Dispensability study";
   std::vector<std::string> regimes, names;  ///< in the summaries' order
+  report::published_numbers published{};  ///< GPT-2 small's published values, shown beside ours (may be empty)
   std::size_t metric_T() const { return std::min(plan.metric_length, plan.context); }
   std::size_t sink_T() const { return std::min(plan.sink_length, plan.context); }
 };
@@ -109,7 +111,7 @@ inline constexpr const char* verdict_rule =
 /// The regimes and variant names of the summaries, in order of appearance.
 inline report_context make_report_context(const std::vector<variant_summary>& vs, const budget& b, std::string train_corpus,
                                           std::vector<std::string> corpora, std::string title) {
-  report_context c{b, std::move(train_corpus), std::move(corpora), std::move(title), {}, {}};
+  report_context c{b, std::move(train_corpus), std::move(corpora), std::move(title), {}, {}, report::load_published()};
   for (const auto& v : vs) {
     if (std::find(c.regimes.begin(), c.regimes.end(), v.regime) == c.regimes.end()) c.regimes.push_back(v.regime);
     if (std::find(c.names.begin(), c.names.end(), v.variant) == c.names.end()) c.names.push_back(v.variant);
@@ -165,24 +167,30 @@ inline report::table heads_table(const std::vector<variant_summary>& vs) {
 inline report::table interventions_table(const std::vector<variant_summary>& vs) {
   using report::fmt;
   report::table t{{"variant", "regime", "intervention", "name", "applies", "seeds", "bos_metric_mean", "bos_metric_se",
-                   "percent_of_baseline", "delta_ce_mean", "delta_ce_se", "reason"}};
+                   "percent_of_baseline", "delta_ce_mean", "delta_ce_se", "peak_layer_metric_mean", "peak_layer_metric_se",
+                   "peak_percent_of_baseline", "reason"}};
   for (const auto& v : vs) {
     const auto& first = v.runs[0].interventions;
     for (std::size_t i = 0; i < first.size(); ++i) {
       if (!first[i].applies) {
-        t.add({v.variant, v.regime, first[i].id, first[i].name, "no", "0", "", "", "", "", "", first[i].reason});
+        t.add({v.variant, v.regime, first[i].id, first[i].name, "no", "0", "", "", "", "", "", "", "", "", first[i].reason});
         continue;
       }
-      std::vector<double> metric, dce;
+      std::vector<double> metric, dce, peak;
+      double base = 0, peak_base = 0;
       for (const auto& r : v.runs) {
         metric.push_back(r.interventions.at(i).bos_metric);
         dce.push_back(r.interventions.at(i).cross_entropy - r.interventions.at(0).cross_entropy);
+        peak.push_back(r.interventions.at(i).peak_layer_metric);
+        base += r.interventions.at(0).bos_metric / double(v.runs.size());
+        peak_base += r.interventions.at(0).peak_layer_metric / double(v.runs.size());
       }
-      const auto sm = stats::summarize(metric), sd = stats::summarize(dce);
-      double base = 0;
-      for (const auto& r : v.runs) base += r.interventions.at(0).bos_metric / double(v.runs.size());
+      const auto sm = stats::summarize(metric), sd = stats::summarize(dce), sp = stats::summarize(peak);
+      const bool has_peak = !std::isnan(sp.mean);  // NaN: results measured before the peak-layer field
       t.add({v.variant, v.regime, first[i].id, first[i].name, "yes", std::to_string(v.runs.size()), fmt(sm.mean, 6),
-             fmt(sm.se, 6), base > 0 ? fmt(100 * sm.mean / base, 1) : "", fmt(sd.mean, 6), fmt(sd.se, 6), ""});
+             fmt(sm.se, 6), base > 0 ? fmt(100 * sm.mean / base, 1) : "", fmt(sd.mean, 6), fmt(sd.se, 6),
+             has_peak ? fmt(sp.mean, 6) : "", has_peak ? fmt(sp.se, 6) : "",
+             has_peak && peak_base > 0 ? fmt(100 * sp.mean / peak_base, 1) : "", ""});
     }
   }
   return t;
@@ -191,7 +199,9 @@ inline report::table interventions_table(const std::vector<variant_summary>& vs)
 inline report::table circuit_table(const std::vector<variant_summary>& vs) {
   using report::fmt;
   report::table t{{"variant", "regime", "seed", "applies", "shift_median_key0", "shift_median_other_max", "massive_coordinates",
-                   "gamma_massive", "gamma_other", "cos_bq_key_epe0", "cos_bq_key_epe_other", "reason"}};
+                   "gamma_massive", "gamma_other", "cos_bq_key_epe0", "cos_bq_key_epe_other", "peak_layer",
+                   "peak_shift_median_key0", "peak_shift_median_other_max", "peak_gamma_massive", "peak_gamma_other",
+                   "peak_cos_bq_key_epe0", "peak_cos_bq_key_epe_other", "reason"}};
   auto num = [](const nlohmann::json& j, const char* k) {
     return j.contains(k) && j[k].is_number() ? fmt(j[k].get<double>(), 6) : std::string();
   };
@@ -201,9 +211,13 @@ inline report::table circuit_table(const std::vector<variant_summary>& vs) {
       std::string massive;
       if (c.contains("massive_coordinates"))
         for (const auto& x : c["massive_coordinates"]) massive += (massive.empty() ? "" : " ") + std::to_string(x.get<int>());
+      const nlohmann::json p = c.contains("peak_layer") ? c["peak_layer"] : nlohmann::json::object();
       t.add({r.variant, r.regime, std::to_string(r.seed), c.value("applies", false) ? "yes" : "no", num(c, "shift_median_key0"),
              num(c, "shift_median_other_max"), massive, num(c, "gamma_massive"), num(c, "gamma_other"),
-             num(c, "cos_bq_key_epe0"), num(c, "cos_bq_key_epe_other"), c.value("reason", std::string())});
+             num(c, "cos_bq_key_epe0"), num(c, "cos_bq_key_epe_other"),
+             p.contains("layer") ? std::to_string(p["layer"].get<std::size_t>()) : "", num(p, "shift_median_key0"),
+             num(p, "shift_median_other_max"), num(p, "gamma_massive"), num(p, "gamma_other"), num(p, "cos_bq_key_epe0"),
+             num(p, "cos_bq_key_epe_other"), c.value("reason", std::string())});
     }
   return t;
 }
@@ -358,6 +372,57 @@ inline std::string metric_section(const std::vector<variant_summary>& vs, const 
   return md.str();
 }
 
+/// The interventions on each run's own peak layer (where a tiny model's sink sits, which the paper's mid
+/// layers may miss), as a percentage of the unmodified model's value there, beside GPT-2 small's published
+/// Table 1 (mid layers 3-10, where its sink sits) when the published numbers were found.
+inline std::string peak_interventions_section(const std::vector<variant_summary>& vs, const report_context& c,
+                                              const std::string& reg) {
+  using report::fmt;
+  static constexpr const char* ids[] = {"b", "c", "d", "e", "f", "i", "j"};
+  report::table t{{"variant", "peak layer per seed", "a (unmodified)"}};
+  for (const char* id : ids) t.header.push_back(std::string(id) + " %");
+  bool any = false;
+  for (const auto& n : c.names) {
+    const auto* v = detail::find(vs, n, reg);
+    if (!v) continue;
+    std::map<std::string, double> mean;  // id -> mean over seeds of the peak-layer metric
+    std::set<std::string> applies;
+    bool measured = true;
+    for (const auto& r : v->runs)
+      for (const auto& x : r.interventions)
+        if (x.applies) {
+          applies.insert(x.id);
+          measured = measured && !std::isnan(x.peak_layer_metric);
+          mean[x.id] += x.peak_layer_metric / double(v->runs.size());
+        }
+    if (!measured || !applies.count("a")) continue;
+    any = true;
+    std::vector<std::string> row{n, detail::peak_layers(*v), fmt(mean["a"], 4)};
+    for (const char* id : ids)
+      row.push_back(applies.count(id) && mean["a"] > 0 ? fmt(100 * mean[id] / mean["a"], 1) : "–");
+    t.add(row);
+  }
+  if (!any) return {};
+  if (c.published.about("gpt2-small")) {
+    const double a = c.published.get("all", "a").first;
+    std::vector<std::string> row{"GPT-2 small (published)", "mid 3-10", fmt(a, 4)};
+    for (const char* id : ids) {
+      const double x = c.published.get("all", id).first;
+      row.push_back(std::isnan(x) || !(a > 0) ? "–" : fmt(100 * x / a, 1));
+    }
+    t.add(row);
+  }
+  std::ostringstream md;
+  md << "The same interventions read on each run's **peak layer** (the unmodified model's strongest layer, chosen on "
+        "the metric's windows, measured here on the intervention windows): `a` is the metric there, the others are a "
+        "percentage of `a` (mean over seeds of each, then the ratio). The paper's question is whether removing b "
+        "(b_Q), c (p_0), d (EPE_0's direction) or i (W_K's top-3 EPE_0 inputs) moves the sink, and the controls e, f, j "
+        "do not"
+     << (c.published.about("gpt2-small") ? "; GPT-2 small's published values are the last row" : "") << ".\n\n"
+     << t.markdown() << "\n";
+  return md.str();
+}
+
 /// A regime's table of variants, its head map and its interventions.
 inline std::string regime_section(const std::vector<variant_summary>& vs, const report_context& c, const std::string& reg) {
   using report::fmt;
@@ -409,7 +474,7 @@ inline std::string regime_section(const std::vector<variant_summary>& vs, const 
   md << "Interventions (Table 1 ids; metric as above on " << c.plan.intervention_windows
      << " windows, mean over seeds; ΔCE: next-token cross-entropy minus the unmodified model's, nats; –: the "
         "component does not exist): see `interventions.csv` for standard errors.\n\n"
-     << iv.markdown() << "\n";
+     << iv.markdown() << "\n" << peak_interventions_section(vs, c, reg);
   return md.str();
 }
 
@@ -458,7 +523,7 @@ inline std::string emergence_section(const report_context& c) {
   return md.str();
 }
 
-inline std::string circuit_section(const std::vector<variant_summary>& vs) {
+inline std::string circuit_section(const std::vector<variant_summary>& vs, const report_context& c) {
   std::ostringstream md;
   md << "\n## Circuit statistics\n\n`circuit.csv`: per run, where b_Q, a linear W_K and no rotation exist: the "
         "median min-shifted source-agnostic shift Δ at key 0 vs the largest median at any other key (mid layers); "
@@ -477,6 +542,26 @@ inline std::string circuit_section(const std::vector<variant_summary>& vs) {
            mean_of("gamma_other"), mean_of("cos_bq_key_epe0"), mean_of("cos_bq_key_epe_other")});
   }
   md << t.markdown() << "\n";
+  // The same on each run's peak layer.
+  report::table pt{{"variant", "regime", "peak layer per seed", "Δ key 0", "Δ other max", "γ massive", "γ other", "cos EPE_0",
+                    "cos other"}};
+  for (const auto& v : vs) {
+    if (!v.runs[0].circuit.value("applies", false) || !v.runs[0].circuit.contains("peak_layer")) continue;
+    auto mean_of = [&](const char* k) {
+      std::vector<double> x;
+      for (const auto& r : v.runs)
+        if (const auto& p = r.circuit.value("peak_layer", nlohmann::json::object()); p.contains(k) && p[k].is_number())
+          x.push_back(p[k].get<double>());
+      return x.empty() ? std::string("–") : report::fmt(stats::mean(x), 3);
+    };
+    pt.add({v.variant, v.regime, detail::peak_layers(v), mean_of("shift_median_key0"), mean_of("shift_median_other_max"),
+            mean_of("gamma_massive"), mean_of("gamma_other"), mean_of("cos_bq_key_epe0"), mean_of("cos_bq_key_epe_other")});
+  }
+  if (pt.rows.empty()) return md.str();
+  if (c.published.about("gpt2-small") && !std::isnan(c.published.gamma_massive))
+    pt.add({"GPT-2 small (published)", "gpt2", "mid 3-10", "–", "–", report::fmt(c.published.gamma_massive, 3),
+            report::fmt(c.published.gamma_other, 3), "–", "–"});
+  md << "On each run's peak layer alone (mean over seeds):\n\n" << pt.markdown() << "\n";
   return md.str();
 }
 
@@ -593,7 +678,7 @@ inline std::string report_markdown(const std::vector<variant_summary>& vs, const
   for (const auto& reg : c.regimes) md += regime_section(vs, c, reg);
   md += destinations_section(vs, c);
   md += emergence_section(c);
-  md += circuit_section(vs);
+  md += circuit_section(vs, c);
   md += verdict_section(vs, c);
   return md;
 }

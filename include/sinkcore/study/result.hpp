@@ -32,12 +32,16 @@ struct curve_point {
   double primary = 0;  ///< the primary measure on the curve's windows
 };
 
-/// One intervention's effect on one run (mid scope, T = metric_length, training distribution).
+/// One intervention's effect on one run (T = metric_length, training distribution): the paper's metric
+/// (mid scope), the same quantity on the run's peak layer (`peak_layer_metric`: the unmodified model's
+/// strongest layer, run_result::peak_layer; NaN in results written before it existed), Sink_0^0.3 and
+/// the next-token cross-entropy.
 struct intervention_result {
   std::string id, name;
   bool applies = false;
   std::string reason;
   double bos_metric = 0, sink = 0, cross_entropy = 0;
+  double peak_layer_metric = std::nan("");
 };
 
 /// Everything one run measured.
@@ -142,7 +146,8 @@ inline nlohmann::json to_json_value(const std::vector<intervention_result>& v) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& i : v)
     a.push_back({{"id", i.id}, {"name", i.name}, {"applies", i.applies}, {"reason", i.reason},
-                 {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy}});
+                 {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy},
+                 {"peak_layer_metric", i.peak_layer_metric}});
   return a;
 }
 template <class T>
@@ -163,7 +168,7 @@ inline void from_json_value(const nlohmann::json& j, std::vector<curve_point>& c
 inline void from_json_value(const nlohmann::json& j, std::vector<intervention_result>& v) {
   for (const auto& i : j)
     v.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"), num_or_nan(i, "bos_metric"),
-                 num_or_nan(i, "sink"), num_or_nan(i, "cross_entropy")});
+                 num_or_nan(i, "sink"), num_or_nan(i, "cross_entropy"), num_or_nan(i, "peak_layer_metric")});
 }
 template <class T>
 void from_json_value(const nlohmann::json& j, T& x) { x = j.get<T>(); }

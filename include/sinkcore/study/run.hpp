@@ -205,14 +205,16 @@ window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window
 /// The paper's circuit statistics of a trained model, where the components exist (circuit.hpp):
 /// Delta (the source-agnostic shift) at key 0 against other keys, and with learned positions and a
 /// first MLP, the massive coordinates of EPE_0, mean gamma on them and elsewhere, cos(b_Q, W_K EPE_j).
+/// The top-level fields pool the paper's mid layers; `peak_layer` holds the same statistics on layer
+/// `peak` alone (the run's strongest layer, where a tiny model's sink sits), with its index as `layer`.
 template <architecture_type A>
-nlohmann::json circuit_statistics(const model<A>& m, const window_set& w) {
+nlohmann::json circuit_statistics(const model<A>& m, const window_set& w, std::size_t peak) {
   nlohmann::json j;
   const auto a = circuit_applicability<A>();
   j["applies"] = a.applies;
   j["reason"] = a.reason;
   if constexpr (has_source_agnostic_shift<A>) {
-    const layer_range mid = layer_range::mid(A::layers);
+    if (peak >= A::layers) throw error("circuit statistics: peak layer " + std::to_string(peak) + " of " + std::to_string(A::layers));
     shift_distribution<A> dist;
     workspace<A> ws;
     const std::size_t chunk = 16;
@@ -221,28 +223,37 @@ nlohmann::json circuit_statistics(const model<A>& m, const window_set& w) {
       forward(m, ws, std::span<const int>(w.inputs.data() + s * w.T, B * w.T), B, w.T);
       dist.add(m, ws);
     }
-    const double ps[] = {50};
-    const auto pooled = dist.pooled_percentiles(mid, ps);
-    double other = -1e300;
-    for (std::size_t k = 1; k < pooled.size(); ++k) other = std::max(other, pooled[k][0]);
-    j["shift_median_key0"] = pooled[0][0];
-    j["shift_median_other_max"] = other;
+    std::vector<std::size_t> massive;
+    std::vector<std::vector<std::vector<double>>> cos;  // [layer][head][position]
     if constexpr (has_effective_positional_embedding<A>) {
-      const auto epe0 = effective_positional_embedding(m, 0);
-      const auto massive = massive_coordinates(epe0);
-      const auto g = mean_gamma(m, massive, mid);
+      massive = massive_coordinates(effective_positional_embedding(m, 0));
+      cos = query_bias_epe_key_cosines(m, std::min(w.T, A::context));  // positions 0 .. metric T - 1
       j["massive_coordinates"] = massive;
-      j["gamma_massive"] = g.massive;
-      j["gamma_other"] = g.other;
-      const auto cos = query_bias_epe_key_cosines(m, std::min(w.T, A::context));  // positions 0 .. metric T - 1
-      double c0 = 0, cr = 0;
-      std::size_t n0 = 0, nr = 0;
-      for (std::size_t l = mid.first; l < mid.last; ++l)
-        for (std::size_t h = 0; h < A::heads; ++h)
-          for (std::size_t p = 0; p < cos[l][h].size(); ++p) (p == 0 ? (c0 += cos[l][h][p], ++n0) : (cr += cos[l][h][p], ++nr));
-      j["cos_bq_key_epe0"] = n0 ? c0 / double(n0) : 0.0;
-      j["cos_bq_key_epe_other"] = nr ? cr / double(nr) : 0.0;
     }
+    auto on = [&](layer_range r, nlohmann::json& o) {
+      const double ps[] = {50};
+      const auto pooled = dist.pooled_percentiles(r, ps);
+      double other = -1e300;
+      for (std::size_t k = 1; k < pooled.size(); ++k) other = std::max(other, pooled[k][0]);
+      o["shift_median_key0"] = pooled[0][0];
+      o["shift_median_other_max"] = other;
+      if constexpr (has_effective_positional_embedding<A>) {
+        const auto g = mean_gamma(m, massive, r);
+        o["gamma_massive"] = g.massive;
+        o["gamma_other"] = g.other;
+        double c0 = 0, cr = 0;
+        std::size_t n0 = 0, nr = 0;
+        for (std::size_t l = r.first; l < r.last; ++l)
+          for (std::size_t h = 0; h < A::heads; ++h)
+            for (std::size_t p = 0; p < cos[l][h].size(); ++p) (p == 0 ? (c0 += cos[l][h][p], ++n0) : (cr += cos[l][h][p], ++nr));
+        o["cos_bq_key_epe0"] = n0 ? c0 / double(n0) : 0.0;
+        o["cos_bq_key_epe_other"] = nr ? cr / double(nr) : 0.0;
+      }
+    };
+    on(layer_range::mid(A::layers), j);
+    nlohmann::json p{{"layer", peak}};
+    on(layer_range{peak, peak + 1}, p);
+    j["peak_layer"] = p;
   }
   return j;
 }
@@ -499,7 +510,7 @@ void measure_run(const model<A>& m, const study_data& data, const budget& b, reg
   std::vector<std::vector<int>> inputs(wiv.n);
   for (std::size_t i = 0; i < wiv.n; ++i)
     inputs[i].assign(wiv.inputs.begin() + std::ptrdiff_t(i * metric_T), wiv.inputs.begin() + std::ptrdiff_t((i + 1) * metric_T));
-  const layer_range mid = layer_range::mid(A::layers);
+  const layer_range mid = layer_range::mid(A::layers), peak{res.peak_layer, res.peak_layer + 1};
   auto ivs = paper_interventions(seed);
   std::apply([&](auto&... iv) {
     ((study_intervention(iv.id) ? [&] {
@@ -507,13 +518,14 @@ void measure_run(const model<A>& m, const study_data& data, const budget& b, reg
        intervention_result ir{oc.id, oc.name, oc.status.applies, oc.status.reason};
        if (oc.status.applies) {
          ir.bos_metric = stats::mean(oc.bos(mid));
+         ir.peak_layer_metric = stats::mean(oc.bos(peak));
          ir.sink = stats::mean(oc.sink_rate);
          ir.cross_entropy = stats::mean(oc.cross_entropy);
        }
        res.interventions.push_back(ir);
      }() : void()), ...);
   }, ivs);
-  res.circuit = circuit_statistics(m, wiv);
+  res.circuit = circuit_statistics(m, wiv, res.peak_layer);
 }
 
 /// A trained run whose measurement was lost (result.json deleted, or written by an older sinkcore): its
