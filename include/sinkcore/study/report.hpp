@@ -100,6 +100,23 @@ inline std::string peak_layers(const variant_summary& v) {
   for (const auto& r : v.runs) s += (s.empty() ? "" : " ") + std::to_string(r.peak_layer);
   return s;
 }
+/// The six circuit statistics of a variant as report cells, each the mean over its runs ("–" where no run
+/// has it), read from each run's circuit block, or from its sub-block `sub` (e.g. "peak_layer") if given.
+inline std::vector<std::string> circuit_means(const variant_summary& v, const char* sub = nullptr) {
+  static constexpr const char* keys[] = {"shift_median_key0", "shift_median_other_max", "gamma_massive",
+                                         "gamma_other",       "cos_bq_key_epe0",        "cos_bq_key_epe_other"};
+  std::vector<std::string> cells;
+  for (const char* k : keys) {
+    std::vector<double> x;
+    for (const auto& r : v.runs) {
+      if (sub && !r.circuit.contains(sub)) continue;
+      const nlohmann::json& o = sub ? r.circuit.at(sub) : r.circuit;
+      if (o.contains(k) && o[k].is_number()) x.push_back(o[k].get<double>());
+    }
+    cells.push_back(x.empty() ? std::string("–") : report::fmt(stats::mean(x), 3));
+  }
+  return cells;
+}
 inline constexpr const char* verdict_rule =
     "On the primary measure P (chance c: the same statistic of the untrained model), with d = P(variant) - "
     "P(baseline) seed by seed and the 95 % t interval of its mean (df = seeds - 1): `removed` if the baseline has "
@@ -532,14 +549,9 @@ inline std::string circuit_section(const std::vector<variant_summary>& vs, const
   report::table t{{"variant", "regime", "Δ key 0", "Δ other max", "γ massive", "γ other", "cos EPE_0", "cos other"}};
   for (const auto& v : vs) {
     if (!v.runs[0].circuit.value("applies", false)) continue;
-    auto mean_of = [&](const char* k) {
-      std::vector<double> x;
-      for (const auto& r : v.runs)
-        if (r.circuit.contains(k) && r.circuit[k].is_number()) x.push_back(r.circuit[k].get<double>());
-      return x.empty() ? std::string("–") : report::fmt(stats::mean(x), 3);
-    };
-    t.add({v.variant, v.regime, mean_of("shift_median_key0"), mean_of("shift_median_other_max"), mean_of("gamma_massive"),
-           mean_of("gamma_other"), mean_of("cos_bq_key_epe0"), mean_of("cos_bq_key_epe_other")});
+    std::vector<std::string> row{v.variant, v.regime};
+    for (auto& cell : detail::circuit_means(v)) row.push_back(std::move(cell));
+    t.add(std::move(row));
   }
   md << t.markdown() << "\n";
   // The same on each run's peak layer.
@@ -547,15 +559,9 @@ inline std::string circuit_section(const std::vector<variant_summary>& vs, const
                     "cos other"}};
   for (const auto& v : vs) {
     if (!v.runs[0].circuit.value("applies", false) || !v.runs[0].circuit.contains("peak_layer")) continue;
-    auto mean_of = [&](const char* k) {
-      std::vector<double> x;
-      for (const auto& r : v.runs)
-        if (const auto& p = r.circuit.value("peak_layer", nlohmann::json::object()); p.contains(k) && p[k].is_number())
-          x.push_back(p[k].get<double>());
-      return x.empty() ? std::string("–") : report::fmt(stats::mean(x), 3);
-    };
-    pt.add({v.variant, v.regime, detail::peak_layers(v), mean_of("shift_median_key0"), mean_of("shift_median_other_max"),
-            mean_of("gamma_massive"), mean_of("gamma_other"), mean_of("cos_bq_key_epe0"), mean_of("cos_bq_key_epe_other")});
+    std::vector<std::string> row{v.variant, v.regime, detail::peak_layers(v)};
+    for (auto& cell : detail::circuit_means(v, "peak_layer")) row.push_back(std::move(cell));
+    pt.add(std::move(row));
   }
   if (pt.rows.empty()) return md.str();
   if (c.published.about("gpt2-small") && !std::isnan(c.published.gamma_massive))
