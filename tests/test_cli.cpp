@@ -207,7 +207,7 @@ TEST_CASE("sinklab dispensability and mitigations share their flags and write a 
                            c.variants + " --out '" + out + "'");
     INFO(r.err);
     REQUIRE(r.code == 0);
-    CHECK_THAT(r.err, Catch::Contains("sinklab " + c.command + ": budget micro, 1 seeds, 4 steps"));
+    CHECK_THAT(r.err, Catch::Contains("sinklab " + c.command + ": budget micro, zoo tiny, 1 seeds, 4 steps"));
     CHECK_THAT(r.err, Catch::Contains("lr 0.001"));
     const auto first = c.variants.substr(0, c.variants.find(','));
     const auto second = c.variants.substr(c.variants.find(',') + 1);
@@ -219,6 +219,16 @@ TEST_CASE("sinklab dispensability and mitigations share their flags and write a 
   const auto bad = sinklab("mitigations --budget micro --variants tiny.nonsense --out '" + (s / "bad") + "'");
   CHECK(bad.code != 0);
   CHECK_THAT(bad.err, Catch::Contains("unknown variant 'tiny.nonsense'"));
+  // The natural-text standard budget trains the 512-context zoo (refused here before any corpus is read,
+  // so the test needs no prose cache); an explicit --zoo overrides the budget's.
+  const auto prose = sinklab("dispensability --budget standard --corpus prose --variants tiny --out '" + (s / "prose") + "'");
+  CHECK(prose.code != 0);
+  CHECK_THAT(prose.err, Catch::Contains("budget standard, zoo tiny-512, 3 seeds, 3052 steps x 16 x 512 tokens") &&
+                            Catch::Contains("unknown variant 'tiny'; known: tiny-512, tiny-512.no-qbias"));
+  const auto mixed = sinklab("dispensability --budget standard --corpus prose --zoo tiny-h16 --variants tiny --out '" +
+                             (s / "prose") + "'");
+  CHECK(mixed.code != 0);
+  CHECK_THAT(mixed.err, Catch::Contains("zoo tiny-h16") && Catch::Contains("known: tiny-h16,"));
 }
 
 TEST_CASE("sinklab circuit runs the paper's interventions on a tiny checkpoint", "[cli][circuit]") {

@@ -62,6 +62,32 @@ TEST_CASE("budgets: named, checked, and the chance level", "[study]") {
       CHECK(std::any_of(names.begin(), names.end(), [&](const std::string& n) { return study::detail::short_name(n) == v; }));
     }
   CHECK(study::quick_budget().variants.size() == 7);
+  // The natural-text budgets: the 512-context zoo (prose at context 64 grows no sink), its variants named
+  // right, the context within the shape's, and micro/quick untouched by the corpus.
+  const auto names_512 = study::zoo_names<tiny_512_zoo>();
+  for (const char* budget : {"standard", "full"}) {
+    const auto b512 = study::budget_by_name(budget, "prose");
+    INFO(budget);
+    CHECK(b512.name == budget);
+    CHECK(b512.zoo == "tiny-512");
+    CHECK(b512.train_corpus == "prose");
+    CHECK(b512.context == tiny_512::context);
+    CHECK(b512.context > study::budget_by_name(budget).context);
+    CHECK(b512.tokens_per_run() >= 25'000'000);
+    CHECK(b512.seeds >= 3);
+    CHECK_NOTHROW(b512.check());
+    CHECK(b512.to_json().at("zoo") == "tiny-512");
+    for (const auto& v : b512.variants) {
+      INFO(v);
+      CHECK(std::any_of(names_512.begin(), names_512.end(),
+                        [&](const std::string& n) { return study::detail::short_name(n) == v; }));
+    }
+  }
+  CHECK(study::budget_by_name("full", "prose").tokens_per_run() > study::budget_by_name("standard", "prose").tokens_per_run());
+  CHECK(study::budget_by_name("standard", "prose").variants == std::vector<std::string>{"baseline", "no-qbias"});
+  CHECK(study::budget_by_name("quick", "prose").to_json() == study::quick_budget().to_json());
+  CHECK(study::budget_by_name("standard", "mix").to_json() == study::standard_budget().to_json());
+  CHECK(study::standard_budget().zoo == "tiny");
   CHECK(study::regime_by_name("bos") == study::regime::bos);
   CHECK_THROWS_AS(study::regime_by_name("eos"), sinkcore::error);
   // classification of a summary against chance

@@ -23,6 +23,7 @@ struct study_cli {
   std::size_t seeds = 0, steps = 0, batch = 0, context = 0;
   float lr = 0, weight_decay = -1;
   std::string corpus;
+  std::string zoo;  ///< empty: the budget's
   std::string cache = sinkcore::train::prose::default_cache().string();
   std::vector<std::string> variants, regimes;  ///< empty: the budget's
   std::size_t jobs = 0;
@@ -69,7 +70,8 @@ template <class Run, class Print>
 void run_study_command(const std::string& name, const study_cli& c, sinkcore::study::study_options o, Run&& run,
                        Print&& print) {
   namespace study = sinkcore::study;
-  o.plan = study::budget_by_name(c.budget);
+  o.plan = study::budget_by_name(c.budget, c.corpus);  // --corpus prose: the natural-text standard and full
+  if (!c.zoo.empty()) o.plan.zoo = c.zoo;
   if (c.seeds) o.plan.seeds = c.seeds;
   if (c.steps) {
     o.plan.steps = c.steps;
@@ -101,8 +103,8 @@ void run_study_command(const std::string& name, const study_cli& c, sinkcore::st
     bar.update(p.done, p.total, info.str(), p.force);
   };
   if (world.root())
-    std::fprintf(stderr, "sinklab %s: budget %s, %zu seeds, %zu steps x %zu x %zu tokens per run, lr %g, wd %g, into %s%s\n",
-                 name.c_str(), o.plan.name.c_str(), o.plan.seeds, o.plan.steps, o.plan.batch, o.plan.context,
+    std::fprintf(stderr, "sinklab %s: budget %s, zoo %s, %zu seeds, %zu steps x %zu x %zu tokens per run, lr %g, wd %g, into %s%s\n",
+                 name.c_str(), o.plan.name.c_str(), o.plan.zoo.c_str(), o.plan.seeds, o.plan.steps, o.plan.batch, o.plan.context,
                  double(o.plan.lr), double(o.plan.weight_decay), o.out.string().c_str(),
                  world.distributed()
                      ? (", over " + std::to_string(world.size()) + " MPI ranks x " + std::to_string(o.jobs) + " jobs").c_str()

@@ -2,8 +2,10 @@
 /// @file budget.hpp
 /// How much the dispensability study (dispensability.hpp) trains and evaluates: one plain struct, with
 /// the named budgets `micro` (tests), `quick` (the README main job: the whole study within 15 minutes on
-/// two shared cores), `standard` (about 3 hours) and `full` (unbounded). Every number a budget holds can
-/// be changed by the caller (sinklab's flags, tests), so the step counts live in exactly one place.
+/// two shared cores), `standard` (about 3 hours) and `full` (unbounded), and the natural-text `standard`
+/// and `full` that `budget_by_name(name, "prose")` gives (the tiny-512 zoo at context 512, where prose
+/// grows a sink). Every number a budget holds can be changed by the caller (sinklab's flags, tests), so
+/// the step counts live in exactly one place.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +20,10 @@ namespace sinkcore::study {
 
 struct budget {
   std::string name = "custom";
+  /// The zoo the budget trains, by name: "tiny" (context 64-128), "tiny-h16" or "tiny-512" (context 512).
+  /// The study itself is a template on the zoo (run_study<Zoo>); sinklab picks the zoo from this name
+  /// unless `--zoo` names another.
+  std::string zoo = "tiny";
   // ---- training (per run = one variant x regime x seed) -------------------------------------------
   std::size_t steps = 120;            ///< optimizer steps per run
   std::size_t batch = 16;             ///< windows per step
@@ -41,7 +47,7 @@ struct budget {
   std::size_t sink_length = 64;       ///< Gu et al.'s T for Sink_1^0.3 (clamped to the context)
 
   nlohmann::json to_json() const {
-    return {{"name", name}, {"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr}, {"warmup", warmup},
+    return {{"name", name}, {"zoo", zoo}, {"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr}, {"warmup", warmup},
             {"weight_decay", weight_decay}, {"train_corpus", train_corpus}, {"seeds", seeds}, {"regimes", regimes},
             {"variants", variants},
             {"eval_points", eval_points}, {"checkpoint_every", checkpoint_every}, {"curve_windows", curve_windows},
@@ -112,8 +118,7 @@ inline budget quick_budget() {
 }
 
 /// Within 3 hours on two cores (measured: docs/experiments.md): the recipe at lr 1e-2 for 1200 steps (1.2M
-/// tokens per run), the whole zoo, both regimes, 5 seeds (110 runs). `--corpus prose` gives the
-/// natural-text study at this budget (docs/training.md: no sink there at this scale).
+/// tokens per run), the whole zoo, both regimes, 5 seeds (110 runs). For prose, prose_standard_budget.
 inline budget standard_budget() {
   budget b = quick_budget();
   b.name = "standard";
@@ -146,8 +151,53 @@ inline budget full_budget() {
   return b;
 }
 
-/// micro | quick | standard | full; throws sinkcore::error otherwise.
-inline budget budget_by_name(std::string_view name) {
+/// The natural-text study within 3 hours on two cores (measured: docs/experiments.md): the baseline of the
+/// tiny-512 zoo (4 layers, d 128, context 512) and the variant without the query bias, 3 seeds each, in the
+/// BOS regime, on `prose` (~100 MB of unique text, `sinklab corpus build prose`): 3052 steps of 16 x 512
+/// tokens (25.0M tokens per run) at lr 4e-3, weight decay 0.5. At this recipe the baseline grows a sink on
+/// held-out prose (5.7-5.8 x chance in the first two seeds measured); at context 64 prose grows none. The
+/// evaluation settings are quick's, so the runs of `--budget quick --zoo tiny-512 --corpus prose` with
+/// these training flags are the same runs (a run's identity is its training and evaluation settings).
+inline budget prose_standard_budget() {
+  budget b = quick_budget();
+  b.name = "standard";
+  b.zoo = "tiny-512";
+  b.train_corpus = "prose";
+  b.steps = 3052;
+  b.batch = 16;
+  b.context = 512;
+  b.lr = 4e-3f;
+  b.warmup = 20;
+  b.weight_decay = 0.5f;
+  b.seeds = 3;
+  b.regimes = {"bos"};
+  b.variants = {"baseline", "no-qbias"};
+  return b;
+}
+
+/// Unbounded natural text: 50M tokens per run (6104 steps of 16 x 512; the length at which GPT-2's regime
+/// grew a sink without BOS, docs/experiments.md), the whole tiny-512 zoo, both regimes, 5 seeds (110 runs,
+/// about 45 minutes per 25M tokens per core: days on two cores, hours on a cluster, docs/scaling.md).
+inline budget prose_full_budget() {
+  budget b = prose_standard_budget();
+  b.name = "full";
+  b.steps = 6104;
+  b.seeds = 5;
+  b.regimes = {"gpt2", "bos"};
+  b.variants = {};
+  b.eval_points = 12;
+  b.checkpoint_every = 2;
+  b.eval_windows = 128;
+  b.intervention_windows = 128;
+  return b;
+}
+
+/// micro | quick | standard | full; throws sinkcore::error otherwise. With `corpus` "prose", standard and
+/// full are the natural-text budgets above (micro and quick stay as they are: at their sizes prose grows no
+/// sink, and the caller's corpus replaces theirs).
+inline budget budget_by_name(std::string_view name, std::string_view corpus = {}) {
+  if (corpus == "prose" && name == "standard") return prose_standard_budget();
+  if (corpus == "prose" && name == "full") return prose_full_budget();
   if (name == "micro") return micro_budget();
   if (name == "quick") return quick_budget();
   if (name == "standard") return standard_budget();
