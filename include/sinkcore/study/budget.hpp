@@ -166,9 +166,7 @@ inline budget prose_standard_budget() {
   b.steps = 3052;
   b.batch = 16;
   b.context = 512;
-  b.lr = 4e-3f;
-  b.warmup = 20;
-  b.weight_decay = 0.5f;
+  b.lr = 4e-3f;  // quick's warmup (20 steps), weight decay (0.5) and evaluation settings
   b.seeds = 3;
   b.regimes = {"bos"};
   b.variants = {"baseline", "no-qbias"};
@@ -185,10 +183,12 @@ inline budget prose_full_budget() {
   b.seeds = 5;
   b.regimes = {"gpt2", "bos"};
   b.variants = {};
-  b.eval_points = 12;
-  b.checkpoint_every = 2;
-  b.eval_windows = 128;
-  b.intervention_windows = 128;
+  const budget standard = standard_budget();  // its evaluation settings
+  b.eval_points = standard.eval_points;
+  b.checkpoint_every = standard.checkpoint_every;
+  b.curve_windows = standard.curve_windows;
+  b.eval_windows = standard.eval_windows;
+  b.intervention_windows = standard.intervention_windows;
   return b;
 }
 
