@@ -154,8 +154,9 @@ inline budget full_budget() {
 /// The natural-text study within 3 hours on two cores (measured: docs/experiments.md): the baseline of the
 /// tiny-512 zoo (4 layers, d 128, context 512) and the variant without the query bias, 3 seeds each, in the
 /// BOS regime, on `prose` (~100 MB of unique text, `sinklab corpus build prose`): 3052 steps of 16 x 512
-/// tokens (25.0M tokens per run) at lr 4e-3, weight decay 0.5. At this recipe the baseline grows a sink on
-/// held-out prose (5.7-5.8 x chance in the first two seeds measured); at context 64 prose grows none. The
+/// tokens (25.0M tokens per run) at lr 4e-3, weight decay 0.5: 6 runs, 1 h 33 min on two cores (a build
+/// sharing them for the first 45 min; 26-29 min per run alone, two at a time). At this recipe the baseline
+/// grows a sink on held-out prose in 3 of 3 seeds (5.5-5.8 x chance); at context 64 prose grows none. The
 /// evaluation settings are quick's, so the runs of `--budget quick --zoo tiny-512 --corpus prose` with
 /// these training flags are the same runs (a run's identity is its training and evaluation settings).
 inline budget prose_standard_budget() {
@@ -175,7 +176,7 @@ inline budget prose_standard_budget() {
 
 /// Unbounded natural text: 50M tokens per run (6104 steps of 16 x 512; the length at which GPT-2's regime
 /// grew a sink without BOS, docs/experiments.md), the whole tiny-512 zoo, both regimes, 5 seeds (110 runs,
-/// about 45 minutes per 25M tokens per core: days on two cores, hours on a cluster, docs/scaling.md).
+/// about an hour per run per core: ~2 days on two cores, hours on a cluster, docs/scaling.md).
 inline budget prose_full_budget() {
   budget b = prose_standard_budget();
   b.name = "full";
