@@ -117,8 +117,9 @@ inline budget quick_budget() {
   return b;
 }
 
-/// Within 3 hours on two cores (measured: docs/experiments.md): the recipe at lr 1e-2 for 1200 steps (1.2M
-/// tokens per run), the whole zoo, both regimes, 5 seeds (110 runs). For prose, prose_standard_budget.
+/// Within 3 hours on two cores (measured: 50 min on a 2-core AMD EPYC, docs/experiments.md): the recipe at lr
+/// 1e-2 for 1200 steps (1.2M tokens per run), the whole zoo, both regimes, 5 seeds (110 runs); the baseline
+/// sinks in 5 of 5 BOS-regime seeds there. For prose, prose_standard_budget.
 inline budget standard_budget() {
   budget b = quick_budget();
   b.name = "standard";
