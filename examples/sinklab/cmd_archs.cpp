@@ -1,7 +1,7 @@
 
 // sinklab archs: the architecture registry with shapes and parameter counts.
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 
 namespace sinklab {
 

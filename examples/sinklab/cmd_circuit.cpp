@@ -16,7 +16,7 @@
 #include <sinkcore/report/circuit_report.hpp>
 
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "works.hpp"
 
 namespace sinklab {

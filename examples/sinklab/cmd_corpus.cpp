@@ -12,7 +12,7 @@
 #include <sinkcore/train/corpora.hpp>
 
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 
 namespace sinklab {
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "works.hpp"
 
 namespace sinklab {

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "works.hpp"
 
 namespace sinklab {

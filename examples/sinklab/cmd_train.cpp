@@ -4,7 +4,7 @@
 // and the gradients are all-reduced (trainer::distribute, docs/scaling.md); rank 0 alone writes files
 // and prints. The per-architecture work is works_train.hpp's.
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 #include "works.hpp"
 
 namespace sinklab {

@@ -1,5 +1,6 @@
 #pragma once
-// Shared helpers of the sinklab commands.
+// Shared helpers of the sinklab commands and works. No CLI11 here: the per-architecture units (works_*.hpp)
+// include this, and CLI11 costs each unit ~190 MB of compiler memory and its code (cli.hpp has the flag helpers).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -7,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <omp.h>
 
 #include <sinkcore/sinkcore.hpp>
@@ -45,10 +45,6 @@ inline std::string thousands(std::size_t n) {
   return s;
 }
 
-/// --threads: 0 keeps OpenMP's default.
-inline void add_threads_option(CLI::App* cmd, int& threads) {
-  cmd->add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->check(CLI::Range(0, 4096));
-}
 inline void apply_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }

@@ -10,7 +10,7 @@
 #include <sinkcore/parallel/mpi.hpp>
 
 #include "commands.hpp"
-#include "common.hpp"
+#include "cli.hpp"
 
 int main(int argc, char** argv) {
   sinkcore::parallel::mpi_session mpi(argc, argv);

@@ -13,7 +13,7 @@
 
 #include <sinkcore/study/dispensability.hpp>
 
-#include "common.hpp"
+#include "cli.hpp"
 
 namespace sinklab {
 
