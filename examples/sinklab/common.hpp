@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers of the sinklab commands and works. No CLI11 here: the per-architecture units (works_*.hpp)
-// include this, and CLI11 would cost each ~0.07 GB of compiler memory, ~1.5 s and its code (cli.hpp has the flag helpers).
+// include this, and CLI11 would cost each ~0.07 GB of compiler memory, ~1.5 s and its code (cli.hpp has
+// the flag helpers).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
