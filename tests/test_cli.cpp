@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <sinkcore/sinkcore.hpp>
 
 using namespace sinkcore;

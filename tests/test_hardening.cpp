@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <sinkcore/report/circuit_report.hpp>
 #include <sinkcore/report/tables.hpp>
 #include <sinkcore/sinkcore.hpp>

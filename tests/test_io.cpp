@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sinkcore/io/io.hpp"
 #include "hf_reference.hpp"
 #include "test_support.hpp"

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <sinkcore/parallel/mpi.hpp>
 #include <sinkcore/sinkcore.hpp>
 #include <sinkcore/study/dispensability.hpp>

@@ -643,11 +643,25 @@ TEST_CASE("a run's result round-trips through JSON, field by field", "[study]") 
   r.by_layer = {0.1, 0.2, 0.3, 0.4};
   r.curve = {{0, 0, 0.03, 0.03, 0.02, 5.5}, {60, 61440, 0.1, 0.2, 0.3, 2.0}};
   r.interventions = {{"a", "baseline", true, "", 0.25, 0.5, 1.2}, {"c", "remove first PE", false, "needs-learned-positions", 0, 0, 0}};
-  r.circuit = {{"applies", false}};
+  r.circuit.applies = true;
+  r.circuit.massive_coordinates = std::vector<std::size_t>{3, 7};
+  r.circuit.mid = {{"shift_median_key0", 1.5}, {"gamma_other", 0.25}};
+  r.circuit.peak_layer = 2;
+  r.circuit.peak = {{"shift_median_key0", 2.5}};
   r.train_seconds = 12.5;
   const auto j = study::to_json(r);
   const auto back = study::run_result_from_json(j);
   CHECK(study::to_json(back).dump() == j.dump());  // dumps: NaN (mass_null) compares unequal to itself
+  // The circuit block keeps the layout of result.json files written before circuit_stats existed.
+  CHECK(j.at("circuit").at("gamma_other") == 0.25);
+  CHECK(j.at("circuit").at("massive_coordinates") == nlohmann::json::array({3, 7}));
+  CHECK(j.at("circuit").at("peak_layer").at("layer") == 2);
+  CHECK(j.at("circuit").at("peak_layer").at("shift_median_key0") == 2.5);
+  CHECK(back.circuit.applies);
+  CHECK(back.circuit.peak_layer == std::optional<std::size_t>(2));
+  CHECK(back.circuit.mid == r.circuit.mid);
+  CHECK(back.circuit.peak == r.circuit.peak);
+  CHECK(back.circuit.massive_coordinates == r.circuit.massive_coordinates);
   CHECK(std::isnan(back.mass_null));
   CHECK(back.curve.size() == 2);
   CHECK(back.interventions[1].reason == "needs-learned-positions");

@@ -3,6 +3,8 @@
 // attention each layer pays to position 0, against chance.
 #include <cmath>
 
+#include <sinkcore/study/dispensability.hpp>  // zoo_names
+
 #include "commands.hpp"
 #include "cli.hpp"
 #include "works.hpp"

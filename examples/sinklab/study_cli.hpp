@@ -14,6 +14,7 @@
 #include <sinkcore/study/dispensability.hpp>
 
 #include "cli.hpp"
+#include "works.hpp"
 
 namespace sinklab {
 
@@ -116,6 +117,17 @@ void run_study_command(const std::string& name, const study_cli& c, sinkcore::st
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print(vs);
   std::printf("wrote %s (%s)\n", (o.out / "report.md").string().c_str(), progress::duration(secs).c_str());
+}
+
+/// The studies' run_function: each run through the group that compiles its architecture.
+inline sinkcore::study::run_function study_runner() {
+  return [](const std::string& variant, const sinkcore::study::study_data& data, const sinkcore::study::budget& b,
+            sinkcore::study::regime r, std::uint64_t seed, const std::filesystem::path& dir,
+            sinkcore::study::study_progress* p, std::ostream* log, std::mutex* log_mutex) {
+    study_run_work::args a{data, b, r, seed, dir, p, log, log_mutex};
+    for_architecture<study_run_work>(variant, a);
+    return a.result;
+  };
 }
 
 }  // namespace sinklab

@@ -15,7 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include <sinkcore/study/dispensability.hpp>
+#include <sinkcore/study/run.hpp>  // not dispensability.hpp: the per-architecture units need no study summary
+#include <sinkcore/train/prose.hpp>
 #include <sinkcore/train/trainer.hpp>
 #include <sinkcore/zoo.hpp>
 
@@ -170,17 +171,6 @@ void for_architecture(std::string_view arch, typename Work::args& a) {
     return (in_group<Work, S / group_slices, S % group_slices>::run(arch, a) || ...);
   }(std::make_index_sequence<architecture_group_count * group_slices>{});
   if (!found) sinkcore::with_architecture(arch, [](auto) {});  // throws the registry's "unknown architecture"
-}
-
-/// The studies' run_function: each run through the group that compiles its architecture.
-inline sinkcore::study::run_function study_runner() {
-  return [](const std::string& variant, const sinkcore::study::study_data& data, const sinkcore::study::budget& b,
-            sinkcore::study::regime r, std::uint64_t seed, const std::filesystem::path& dir,
-            sinkcore::study::study_progress* p, std::ostream* log, std::mutex* log_mutex) {
-    study_run_work::args a{data, b, r, seed, dir, p, log, log_mutex};
-    for_architecture<study_run_work>(variant, a);
-    return a.result;
-  };
 }
 
 }  // namespace sinklab

@@ -17,3 +17,6 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/build -DCMAK
     -DSINKCORE_CONSUMER_MODE=${MODE} -DSINKCORE_SOURCE_DIR=${SOURCE_DIR} ${extra})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
+if(MODE STREQUAL "find_package")
+  run(${WORK_DIR}/build/consumer_separate ${WORK_DIR}/mine.safetensors)
+endif()

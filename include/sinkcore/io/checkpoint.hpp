@@ -21,8 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../model/model.hpp"
 #include "../zoo.hpp"
@@ -203,6 +204,14 @@ model<A> load_weights(const std::filesystem::path& path) {
   return m;
 }
 
+namespace detail {
+/// `n_head` of a Hugging Face config.json (0 when absent); throws sinkcore::error naming the file.
+SINKCORE_DECL std::size_t config_n_head(const std::filesystem::path& config);
+/// The text of hf_config_json<A>().
+SINKCORE_DECL std::string hf_config_text(std::size_t layers, std::size_t d_model, std::size_t heads, std::size_t context,
+                                         std::size_t vocab, const std::string& name);
+}  // namespace detail
+
 /// The registry name (see zoo.hpp) of the architecture stored in `path`: the `sinkcore.arch` metadata of
 /// sinklab's files, else inferred for Hugging Face GPT-2 checkpoints from the tensor shapes (layers, d_model,
 /// context, vocabulary) and, when present, `config.json` beside the file (n_head). Throws sinkcore::error
@@ -227,16 +236,8 @@ inline std::string detect_architecture(const std::filesystem::path& path) {
   std::size_t layers = 0;
   while (file.contains(prefix + "h." + std::to_string(layers) + ".ln_1.weight")) ++layers;
   std::size_t heads = 0;
-  const auto config = path.parent_path() / "config.json";
-  if (std::filesystem::exists(config)) {
-    try {
-      std::ifstream in(config);
-      const auto j = nlohmann::json::parse(in);
-      if (j.contains("n_head")) heads = j.at("n_head").get<std::size_t>();
-    } catch (const std::exception& e) {
-      throw error(config.string() + ": cannot read n_head: " + e.what());
-    }
-  }
+  if (const auto config = path.parent_path() / "config.json"; std::filesystem::exists(config))
+    heads = detail::config_n_head(config);
   std::string found;
   hana::for_each(gpt2_family::types, [&](auto t) {
     using A = typename decltype(t)::type;
@@ -254,19 +255,7 @@ inline std::string detect_architecture(const std::filesystem::path& path) {
 /// config.json for Hugging Face transformers (GPT2LMHeadModel), for GPT-2-shaped architectures.
 template <architecture_type A>
 std::string hf_config_json() {
-  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
-                      {"model_type", "gpt2"},
-                      {"n_layer", A::layers},
-                      {"n_embd", A::d_model},
-                      {"n_head", A::heads},
-                      {"n_positions", A::context},
-                      {"n_ctx", A::context},
-                      {"vocab_size", A::vocab},
-                      {"layer_norm_epsilon", 1e-5},
-                      {"activation_function", "gelu_new"},
-                      {"tie_word_embeddings", true},
-                      {"sinkcore_arch", A::name()}};
-  return j.dump(2) + "\n";
+  return detail::hf_config_text(A::layers, A::d_model, A::heads, A::context, A::vocab, A::name());
 }
 
 /// Whether Hugging Face transformers' GPT2LMHeadModel computes A exactly as sinkcore does from A's weights
@@ -277,3 +266,7 @@ constexpr bool hf_gpt2_compatible = hana::all_of(slot_list, [](auto s) {
 });
 
 }  // namespace sinkcore::io
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/checkpoint.ipp"
+#endif

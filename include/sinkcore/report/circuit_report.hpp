@@ -35,7 +35,6 @@
 #include <cstdlib>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
 
 #include "../interp/circuit_analysis.hpp"
 #include "../interp/stats.hpp"

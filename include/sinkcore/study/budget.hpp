@@ -12,8 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 
 namespace sinkcore::study {
@@ -46,22 +47,12 @@ struct budget {
   std::size_t metric_length = 40;     ///< the paper's T (clamped to the context)
   std::size_t sink_length = 64;       ///< Gu et al.'s T for Sink_1^0.3 (clamped to the context)
 
-  nlohmann::json to_json() const {
-    return {{"name", name}, {"zoo", zoo}, {"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr}, {"warmup", warmup},
-            {"weight_decay", weight_decay}, {"train_corpus", train_corpus}, {"seeds", seeds}, {"regimes", regimes},
-            {"variants", variants},
-            {"eval_points", eval_points}, {"checkpoint_every", checkpoint_every}, {"curve_windows", curve_windows},
-            {"eval_windows", eval_windows}, {"intervention_windows", intervention_windows},
-            {"metric_length", metric_length}, {"sink_length", sink_length}};
-  }
+  /// As JSON (results.json's "budget"); eval_json(): the evaluation settings alone.
+  SINKCORE_DECL nlohmann::json to_json() const;
   /// Tokens one run trains on.
   std::size_t tokens_per_run() const { return steps * batch * context; }
   /// The evaluation settings only (a run's evaluation is redone when they change; its training is not).
-  nlohmann::json eval_json() const {
-    return {{"eval_points", eval_points}, {"curve_windows", curve_windows}, {"eval_windows", eval_windows},
-            {"intervention_windows", intervention_windows}, {"metric_length", metric_length},
-            {"sink_length", sink_length}};
-  }
+  SINKCORE_DECL nlohmann::json eval_json() const;
   void check() const {
     if (steps == 0 || batch == 0 || seeds == 0 || eval_points == 0 || checkpoint_every == 0)
       throw error("budget '" + name + "': steps, batch, seeds, eval_points and checkpoint_every must be >= 1");
@@ -208,3 +199,7 @@ inline budget budget_by_name(std::string_view name, std::string_view corpus = {}
 }
 
 }  // namespace sinkcore::study
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/budget.ipp"
+#endif

@@ -109,9 +109,9 @@ inline std::vector<std::string> circuit_means(const variant_summary& v, const ch
   for (const char* k : keys) {
     std::vector<double> x;
     for (const auto& r : v.runs) {
-      if (sub && !r.circuit.contains(sub)) continue;
-      const nlohmann::json& o = sub ? r.circuit.at(sub) : r.circuit;
-      if (o.contains(k) && o[k].is_number()) x.push_back(o[k].get<double>());
+      const auto* o = r.circuit.scope(sub ? sub : "");
+      if (!o) continue;
+      if (const auto it = o->find(k); it != o->end()) x.push_back(it->second);
     }
     cells.push_back(x.empty() ? std::string("–") : report::fmt(stats::mean(x), 3));
   }
@@ -219,22 +219,24 @@ inline report::table circuit_table(const std::vector<variant_summary>& vs) {
                    "gamma_massive", "gamma_other", "cos_bq_key_epe0", "cos_bq_key_epe_other", "peak_layer",
                    "peak_shift_median_key0", "peak_shift_median_other_max", "peak_gamma_massive", "peak_gamma_other",
                    "peak_cos_bq_key_epe0", "peak_cos_bq_key_epe_other", "reason"}};
-  auto num = [](const nlohmann::json& j, const char* k) {
-    return j.contains(k) && j[k].is_number() ? fmt(j[k].get<double>(), 6) : std::string();
+  auto num = [](const std::map<std::string, double>& m, const char* k) {
+    const auto it = m.find(k);
+    return it != m.end() ? fmt(it->second, 6) : std::string();
   };
   for (const auto& v : vs)
     for (const auto& r : v.runs) {
       const auto& c = r.circuit;
       std::string massive;
-      if (c.contains("massive_coordinates"))
-        for (const auto& x : c["massive_coordinates"]) massive += (massive.empty() ? "" : " ") + std::to_string(x.get<int>());
-      const nlohmann::json p = c.contains("peak_layer") ? c["peak_layer"] : nlohmann::json::object();
-      t.add({r.variant, r.regime, std::to_string(r.seed), c.value("applies", false) ? "yes" : "no", num(c, "shift_median_key0"),
-             num(c, "shift_median_other_max"), massive, num(c, "gamma_massive"), num(c, "gamma_other"),
-             num(c, "cos_bq_key_epe0"), num(c, "cos_bq_key_epe_other"),
-             p.contains("layer") ? std::to_string(p["layer"].get<std::size_t>()) : "", num(p, "shift_median_key0"),
+      if (c.massive_coordinates)
+        for (const auto x : *c.massive_coordinates) massive += (massive.empty() ? "" : " ") + std::to_string(x);
+      const auto& m = c.mid;
+      const auto& p = c.peak;
+      t.add({r.variant, r.regime, std::to_string(r.seed), c.applies ? "yes" : "no", num(m, "shift_median_key0"),
+             num(m, "shift_median_other_max"), massive, num(m, "gamma_massive"), num(m, "gamma_other"),
+             num(m, "cos_bq_key_epe0"), num(m, "cos_bq_key_epe_other"),
+             c.peak_layer ? std::to_string(*c.peak_layer) : "", num(p, "shift_median_key0"),
              num(p, "shift_median_other_max"), num(p, "gamma_massive"), num(p, "gamma_other"), num(p, "cos_bq_key_epe0"),
-             num(p, "cos_bq_key_epe_other"), c.value("reason", std::string())});
+             num(p, "cos_bq_key_epe_other"), c.reason});
     }
   return t;
 }
@@ -548,7 +550,7 @@ inline std::string circuit_section(const std::vector<variant_summary>& vs, const
         "and cos(b_Q, W_K EPE_0) vs other positions.\n\n";
   report::table t{{"variant", "regime", "Δ key 0", "Δ other max", "γ massive", "γ other", "cos EPE_0", "cos other"}};
   for (const auto& v : vs) {
-    if (!v.runs[0].circuit.value("applies", false)) continue;
+    if (!v.runs[0].circuit.applies) continue;
     std::vector<std::string> row{v.variant, v.regime};
     for (auto& cell : detail::circuit_means(v)) row.push_back(std::move(cell));
     t.add(std::move(row));
@@ -558,7 +560,7 @@ inline std::string circuit_section(const std::vector<variant_summary>& vs, const
   report::table pt{{"variant", "regime", "peak layer per seed", "Δ key 0", "Δ other max", "γ massive", "γ other", "cos EPE_0",
                     "cos other"}};
   for (const auto& v : vs) {
-    if (!v.runs[0].circuit.value("applies", false) || !v.runs[0].circuit.contains("peak_layer")) continue;
+    if (!v.runs[0].circuit.applies || !v.runs[0].circuit.peak_layer) continue;
     std::vector<std::string> row{v.variant, v.regime, detail::peak_layers(v)};
     for (auto& cell : detail::circuit_means(v, "peak_layer")) row.push_back(std::move(cell));
     pt.add(std::move(row));

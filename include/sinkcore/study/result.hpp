@@ -6,14 +6,16 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../report/tables.hpp"
 
@@ -44,6 +46,26 @@ struct intervention_result {
   double peak_layer_metric = std::nan("");
 };
 
+/// The paper's circuit statistics of a trained model (run.hpp circuit_statistics), where its components exist.
+/// `mid` pools the paper's mid layers, `peak` is the same on the run's peak layer alone (`peak_layer`); their
+/// keys: shift_median_key0 and shift_median_other_max (the source-agnostic shift Delta at key 0 and the
+/// largest median at any other key), with learned positions and a first MLP also gamma_massive, gamma_other,
+/// cos_bq_key_epe0 and cos_bq_key_epe_other. In a run's result.json: {"applies", "reason",
+/// "massive_coordinates", the keys of `mid`, "peak_layer": {"layer", the keys of `peak`}}.
+struct circuit_stats {
+  bool applies = false;
+  std::string reason;
+  std::optional<std::vector<std::size_t>> massive_coordinates;  ///< of EPE_0, with learned positions and a first MLP
+  std::map<std::string, double> mid;
+  std::optional<std::size_t> peak_layer;
+  std::map<std::string, double> peak;
+  /// The statistics of one scope: `mid`, or with sub "peak_layer" the peak layer's (null when there is none).
+  const std::map<std::string, double>* scope(std::string_view sub = {}) const {
+    if (sub.empty()) return &mid;
+    return sub == "peak_layer" && peak_layer ? &peak : nullptr;
+  }
+};
+
 /// Everything one run measured.
 struct run_result {
   std::string variant, regime;
@@ -65,7 +87,7 @@ struct run_result {
   double primary_chance = 0;                 ///< the primary measure of the untrained model (same seed, same windows)
   std::vector<curve_point> curve;
   std::vector<intervention_result> interventions;
-  nlohmann::json circuit = nlohmann::json::object();  ///< circuit statistics where they apply
+  circuit_stats circuit;                     ///< circuit statistics where they apply
   double train_seconds = 0;
 };
 
@@ -119,7 +141,7 @@ inline constexpr auto run_fields = std::make_tuple(
     field<std::vector<double>>{"by_head_sink", &run_result::by_head_sink, in_run_json},
     field<std::vector<curve_point>>{"curve", &run_result::curve, in_run_json},
     field<std::vector<intervention_result>>{"interventions", &run_result::interventions, in_run_json},
-    field<nlohmann::json>{"circuit", &run_result::circuit, in_run_json},
+    field<circuit_stats>{"circuit", &run_result::circuit, in_run_json},
     field<double>{"train_seconds", &run_result::train_seconds, in_run_json | in_runs_csv, 1});
 
 template <class F>
@@ -127,77 +149,10 @@ void for_each_field(F&& f) {
   std::apply([&](const auto&... fs) { (f(fs), ...); }, run_fields);
 }
 
-namespace detail {
-inline double num_or_nan(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return (it == j.end() || it->is_null()) ? std::nan("") : it->get<double>();
-}
-inline double num_or_nan(const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
-
-inline nlohmann::json to_json_value(const std::vector<curve_point>& c) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& p : c)
-    a.push_back({{"step", p.step}, {"tokens", p.tokens}, {"bos_metric", p.bos_metric},
-                 {"bos_metric_all", p.bos_metric_all}, {"bos_metric_ctx", p.bos_metric_ctx}, {"loss", p.loss},
-                 {"primary", p.primary}});
-  return a;
-}
-inline nlohmann::json to_json_value(const std::vector<intervention_result>& v) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& i : v)
-    a.push_back({{"id", i.id}, {"name", i.name}, {"applies", i.applies}, {"reason", i.reason},
-                 {"bos_metric", i.bos_metric}, {"sink", i.sink}, {"cross_entropy", i.cross_entropy},
-                 {"peak_layer_metric", i.peak_layer_metric}});
-  return a;
-}
-template <class T>
-nlohmann::json to_json_value(const T& v) { return v; }
-
-inline void from_json_value(const nlohmann::json& j, double& x) { x = num_or_nan(j); }
-inline void from_json_value(const nlohmann::json& j, std::map<std::string, double>& m) {
-  for (auto& [k, v] : j.items()) m[k] = num_or_nan(v);
-}
-inline void from_json_value(const nlohmann::json& j, std::vector<double>& v) {
-  for (const auto& x : j) v.push_back(num_or_nan(x));
-}
-inline void from_json_value(const nlohmann::json& j, std::vector<curve_point>& c) {
-  for (const auto& p : j)
-    c.push_back({p.at("step"), p.at("tokens"), num_or_nan(p, "bos_metric"), num_or_nan(p, "bos_metric_all"),
-                 num_or_nan(p, "bos_metric_ctx"), num_or_nan(p, "loss"), num_or_nan(p, "primary")});
-}
-inline void from_json_value(const nlohmann::json& j, std::vector<intervention_result>& v) {
-  for (const auto& i : j)
-    v.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"), num_or_nan(i, "bos_metric"),
-                 num_or_nan(i, "sink"), num_or_nan(i, "cross_entropy"), num_or_nan(i, "peak_layer_metric")});
-}
-template <class T>
-void from_json_value(const nlohmann::json& j, T& x) { x = j.get<T>(); }
-}  // namespace detail
-
 /// The fields marked `use`, as a JSON object (in_run_json: a run's result.json; in_seeds_json: results.json).
-inline nlohmann::json to_json(const run_result& r, unsigned use = in_run_json) {
-  nlohmann::json j = nlohmann::json::object();
-  for_each_field([&](const auto& f) {
-    if (f.use & use) j[std::string(f.name)] = detail::to_json_value(r.*f.member);
-  });
-  return j;
-}
-
+SINKCORE_DECL nlohmann::json to_json(const run_result& r, unsigned use = in_run_json);
 /// Inverse of to_json(r, in_run_json); a missing double is NaN (older files lack newer measures).
-inline run_result run_result_from_json(const nlohmann::json& j) {
-  run_result r;
-  for_each_field([&](const auto& f) {
-    if (!(f.use & in_run_json)) return;
-    using T = std::remove_reference_t<decltype(r.*f.member)>;
-    const auto it = j.find(std::string(f.name));
-    if (it != j.end()) detail::from_json_value(*it, r.*f.member);
-    else if constexpr (std::is_same_v<T, double>) r.*f.member = std::nan("");
-    else if constexpr (!std::is_same_v<T, nlohmann::json> && !std::is_same_v<T, std::map<std::string, double>> &&
-                       !std::is_same_v<T, std::vector<double>>)
-      j.at(std::string(f.name));  // required: throws naming the field
-  });
-  return r;
-}
+SINKCORE_DECL run_result run_result_from_json(const nlohmann::json& j);
 
 /// runs.csv: the header (per-corpus maps expand to `<name>_<corpus>` over `corpora`) and one row per run.
 inline std::vector<std::string> runs_csv_header(const std::vector<std::string>& corpora) {
@@ -233,3 +188,7 @@ inline std::vector<std::string> runs_csv_row(const run_result& r, const std::vec
 }
 
 }  // namespace sinkcore::study
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/result.ipp"
+#endif

@@ -35,8 +35,9 @@
 #include <tuple>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../interp/circuit.hpp"
 #include "../interp/epe.hpp"
@@ -208,11 +209,11 @@ window_metrics measure_windows(const model<A>& m, workspace<A>& ws, const window
 /// The top-level fields pool the paper's mid layers; `peak_layer` holds the same statistics on layer
 /// `peak` alone (the run's strongest layer, where a tiny model's sink sits), with its index as `layer`.
 template <architecture_type A>
-nlohmann::json circuit_statistics(const model<A>& m, const window_set& w, std::size_t peak) {
-  nlohmann::json j;
+circuit_stats circuit_statistics(const model<A>& m, const window_set& w, std::size_t peak) {
+  circuit_stats j;
   const auto a = circuit_applicability<A>();
-  j["applies"] = a.applies;
-  j["reason"] = a.reason;
+  j.applies = a.applies;
+  j.reason = a.reason;
   if constexpr (has_source_agnostic_shift<A>) {
     if (peak >= A::layers) throw error("circuit statistics: peak layer " + std::to_string(peak) + " of " + std::to_string(A::layers));
     shift_distribution<A> dist;
@@ -228,9 +229,9 @@ nlohmann::json circuit_statistics(const model<A>& m, const window_set& w, std::s
     if constexpr (has_effective_positional_embedding<A>) {
       massive = massive_coordinates(effective_positional_embedding(m, 0));
       cos = query_bias_epe_key_cosines(m, std::min(w.T, A::context));  // positions 0 .. metric T - 1
-      j["massive_coordinates"] = massive;
+      j.massive_coordinates = massive;
     }
-    auto on = [&](layer_range r, nlohmann::json& o) {
+    auto on = [&](layer_range r, std::map<std::string, double>& o) {
       const double ps[] = {50};
       const auto pooled = dist.pooled_percentiles(r, ps);
       double other = -1e300;
@@ -250,10 +251,9 @@ nlohmann::json circuit_statistics(const model<A>& m, const window_set& w, std::s
         o["cos_bq_key_epe_other"] = nr ? cr / double(nr) : 0.0;
       }
     };
-    on(layer_range::mid(A::layers), j);
-    nlohmann::json p{{"layer", peak}};
-    on(layer_range{peak, peak + 1}, p);
-    j["peak_layer"] = p;
+    on(layer_range::mid(A::layers), j.mid);
+    j.peak_layer = peak;
+    on(layer_range{peak, peak + 1}, j.peak);
   }
   return j;
 }
@@ -284,32 +284,40 @@ train::train_options run_options(const budget& b, regime r, std::uint64_t seed) 
   return o;
 }
 
-/// The identity of a finished run: its training options and evaluation settings.
+/// The identity of a run: its architecture, training options, evaluation settings and training corpus (the
+/// "config" block of its curve.json and result.json; a stored run is reused only when it matches).
+struct run_config {
+  std::string arch;
+  train::train_options train;
+  budget b;  ///< its evaluation settings (budget::eval_json) and train_corpus
+};
 template <architecture_type A>
-nlohmann::json run_config(const budget& b, regime r, std::uint64_t seed) {
-  return {{"arch", A::name()}, {"train", run_options<A>(b, r, seed).to_json()}, {"eval", b.eval_json()},
-          {"train_corpus", b.train_corpus}};
+run_config config_of(const budget& b, regime r, std::uint64_t seed) {
+  return {A::name(), run_options<A>(b, r, seed), b};
 }
+
+/// What a run's curve.json holds besides its config.
+struct stored_curve {
+  std::vector<curve_point> curve;
+  double train_seconds = 0;
+  std::optional<std::uint64_t> steps;
+  std::uint64_t diverged_at = 0;
+};
+
+// The run's files (impl/run.ipp). read_result_file: the result if `p` exists, is readable and belongs to `c`.
+// read_curve_file: nullopt when the file belongs to another configuration; throws when it cannot be read.
+SINKCORE_DECL std::optional<run_result> read_result_file(const fs::path& p, const run_config& c);
+SINKCORE_DECL void write_result_file(const fs::path& p, const run_config& c, const run_result& r);
+SINKCORE_DECL std::optional<stored_curve> read_curve_file(const fs::path& p, const run_config& c);
+SINKCORE_DECL void write_curve_file(const fs::path& p, const run_config& c, const stored_curve& s);
 
 /// A finished run's stored result, if it matches the budget (then the run is neither trained nor evaluated).
 template <architecture_type A>
 std::optional<run_result> finished_run(const fs::path& dir, const budget& b, regime r, std::uint64_t seed) {
-  const fs::path p = dir / "result.json";
-  if (!fs::exists(p)) return std::nullopt;
-  try {
-    std::ifstream in(p);
-    const auto j = nlohmann::json::parse(in);
-    if (j.at("config") != run_config<A>(b, r, seed)) return std::nullopt;
-    return run_result_from_json(j.at("result"));
-  } catch (const std::exception&) {
-    return std::nullopt;  // unreadable or from another version: redo
-  }
+  return read_result_file(dir / "result.json", config_of<A>(b, r, seed));
 }
 
 namespace detail {
-inline void write_json_atomically(const fs::path& p, const nlohmann::json& j) {
-  io::write_file_atomically(p, [&](std::ostream& os) { os << j.dump(1) << '\n'; });
-}
 inline std::uint64_t eval_step(std::size_t k, std::size_t points, std::size_t steps) {
   return std::uint64_t((k * steps + points / 2) / points);
 }
@@ -374,7 +382,7 @@ trained_run<A> train_run(const study_data& data, const budget& b, regime r, std:
     *log << s << std::endl;
   };
   const auto opt = run_options<A>(b, r, seed);
-  const nlohmann::json config = run_config<A>(b, r, seed);
+  const run_config config = config_of<A>(b, r, seed);
   const std::size_t T = opt.context, metric_T = std::min(b.metric_length, T);
   const fs::path ckpt = dir / "checkpoint.safetensors", curve_path = dir / "curve.json";
 
@@ -387,15 +395,12 @@ trained_run<A> train_run(const study_data& data, const budget& b, regime r, std:
     try {
       const auto file = io::safetensors_file::open(ckpt);
       const auto it = file.metadata().find("sinkcore.train_options");
-      std::ifstream in(curve_path);
-      const auto cj = nlohmann::json::parse(in);
-      if (it != file.metadata().end() && nlohmann::json::parse(it->second) == opt.to_json() && cj.at("config") == config) {
+      const auto stored = read_curve_file(curve_path, config);
+      if (it != file.metadata().end() && opt.same_as_json_text(it->second) && stored) {
         t.resume(ckpt);
-        std::vector<curve_point> stored;
-        detail::from_json_value(cj.at("curve"), stored);
-        for (const auto& p : stored)
+        for (const auto& p : stored->curve)
           if (p.step <= t.step_count()) res.curve.push_back(p);
-        res.train_seconds = cj.value("train_seconds", 0.0);
+        res.train_seconds = stored->train_seconds;
         say("resuming " + A::name() + " " + regime_name(r) + " seed " + std::to_string(seed) + " from step " +
             std::to_string(t.step_count()));
       } else {
@@ -411,9 +416,7 @@ trained_run<A> train_run(const study_data& data, const budget& b, regime r, std:
   const curve_windows windows = make_curve_windows(data, b, r, T, metric_T);
   workspace<A> ws;
   auto save_curve = [&] {
-    detail::write_json_atomically(curve_path, {{"config", config}, {"curve", detail::to_json_value(res.curve)},
-                                               {"train_seconds", res.train_seconds}, {"steps", t.step_count()},
-                                               {"diverged_at", res.diverged_at}});
+    write_curve_file(curve_path, config, {res.curve, res.train_seconds, t.step_count(), res.diverged_at});
   };
   if (res.curve.empty() || res.curve.front().step != 0) {
     res.curve.clear();
@@ -536,18 +539,16 @@ std::optional<std::pair<model<A>, run_result>> trained_weights(const fs::path& d
   const fs::path weights = dir / "model.safetensors", curve_path = dir / "curve.json";
   if (!fs::exists(weights) || !fs::exists(curve_path)) return std::nullopt;
   try {
-    std::ifstream in(curve_path);
-    const auto cj = nlohmann::json::parse(in);
+    const auto stored = read_curve_file(curve_path, config_of<A>(b, r, seed));
     const auto file = io::safetensors_file::open(weights);
     const auto it = file.metadata().find("sinkcore.train_options");
-    if (cj.at("config") != run_config<A>(b, r, seed) || it == file.metadata().end() ||
-        nlohmann::json::parse(it->second) != run_options<A>(b, r, seed).to_json())
+    if (!stored || !stored->steps || it == file.metadata().end() || !run_options<A>(b, r, seed).same_as_json_text(it->second))
       return std::nullopt;
     run_result res = run_identity<A>(b, r, seed);
-    detail::from_json_value(cj.at("curve"), res.curve);
-    res.train_seconds = cj.value("train_seconds", 0.0);
-    res.steps = cj.at("steps").get<std::uint64_t>();
-    res.diverged_at = cj.value("diverged_at", std::uint64_t(0));
+    res.curve = stored->curve;
+    res.train_seconds = stored->train_seconds;
+    res.steps = *stored->steps;
+    res.diverged_at = stored->diverged_at;
     res.tokens = res.steps * b.batch * res.context;
     return std::pair<model<A>, run_result>{io::load_weights<A>(weights), std::move(res)};
   } catch (const std::exception&) {
@@ -567,15 +568,15 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
   if (auto trained = trained_weights<A>(dir, b, r, seed)) {
     auto& [m, res] = *trained;
     measure_run(m, data, b, r, seed, res);
-    detail::write_json_atomically(dir / "result.json", {{"config", run_config<A>(b, r, seed)}, {"result", to_json(res)}});
+    write_result_file(dir / "result.json", config_of<A>(b, r, seed), res);
     if (progress) progress->step({A::name(), regime_name(r), seed, res.steps, b.steps}, true);
     return res;
   }
   auto run = train_run<A>(data, b, r, seed, dir, progress, log, log_mutex);
   measure_run(run.trainer.net(), data, b, r, seed, run.result);
   io::save_weights(dir / "model.safetensors", run.trainer.net(),
-                   {{"sinkcore.corpus", data.train.name}, {"sinkcore.train_options", run.trainer.options().to_json().dump()}});
-  detail::write_json_atomically(dir / "result.json", {{"config", run_config<A>(b, r, seed)}, {"result", to_json(run.result)}});
+                   {{"sinkcore.corpus", data.train.name}, {"sinkcore.train_options", run.trainer.options().to_json_text()}});
+  write_result_file(dir / "result.json", config_of<A>(b, r, seed), run.result);
   std::error_code ignored;
   fs::remove(dir / "checkpoint.safetensors", ignored);  // the AdamW state: only a resume needs it
   if (progress) progress->step({A::name(), regime_name(r), seed, run.trainer.step_count(), b.steps}, true);
@@ -583,3 +584,7 @@ run_result run_one(const study_data& data, const budget& b, regime r, std::uint6
 }
 
 }  // namespace sinkcore::study
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/run.ipp"
+#endif

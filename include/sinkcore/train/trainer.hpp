@@ -25,8 +25,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../io/checkpoint.hpp"
 #include "../model/backward.hpp"
@@ -52,32 +53,26 @@ struct train_options {
   std::size_t eval_batches = 8;      ///< held-out batches per evaluation (the same windows every time)
   std::optional<token> bos;          ///< the BOS regime: every window starts with this token
 
-  nlohmann::json to_json() const {
-    nlohmann::json j = {{"steps", steps}, {"batch", batch}, {"context", context}, {"lr", lr},
-                        {"min_lr_fraction", min_lr_fraction}, {"warmup", warmup}, {"weight_decay", weight_decay},
-                        {"beta1", beta1}, {"beta2", beta2}, {"grad_clip", grad_clip}, {"seed", seed},
-                        {"eval_batches", eval_batches}};
-    j["bos"] = bos ? nlohmann::json(int(*bos)) : nlohmann::json(nullptr);
-    return j;
-  }
-  static train_options from_json(const nlohmann::json& j) {
-    train_options o;
-    o.steps = j.at("steps");
-    o.batch = j.at("batch");
-    o.context = j.at("context");
-    o.lr = j.at("lr");
-    o.min_lr_fraction = j.at("min_lr_fraction");
-    o.warmup = j.at("warmup");
-    o.weight_decay = j.at("weight_decay");
-    o.beta1 = j.at("beta1");
-    o.beta2 = j.at("beta2");
-    o.grad_clip = j.at("grad_clip");
-    o.seed = j.at("seed");
-    o.eval_batches = j.at("eval_batches");
-    if (!j.at("bos").is_null()) o.bos = token(j.at("bos").get<int>());
-    return o;
-  }
+  /// As JSON (the `sinkcore.train_options` metadata of checkpoints, a study run's config) and back.
+  SINKCORE_DECL nlohmann::json to_json() const;
+  static SINKCORE_DECL train_options from_json(const nlohmann::json& j);
+  /// to_json() as compact text; its inverse, which throws sinkcore::error with the JSON library's message.
+  SINKCORE_DECL std::string to_json_text() const;
+  static SINKCORE_DECL train_options from_json_text(const std::string& text);
+  /// Whether `text` is the JSON of exactly these options.
+  SINKCORE_DECL bool same_as_json_text(const std::string& text) const;
 };
+
+namespace detail {
+/// What distribute() copies from rank 0: the options, the step and the sampler's position, as one text.
+struct train_state {
+  train_options options;
+  std::uint64_t step = 0;
+  std::string sampler;
+  SINKCORE_DECL std::string to_text() const;
+  static SINKCORE_DECL train_state from_text(const std::string& text);
+};
+}  // namespace detail
 
 /// Thrown when the loss or the gradient norm is not finite; the model is left as it was before the step.
 struct divergence : error {
@@ -176,15 +171,14 @@ class trainer {
     bucket_bytes_ = bucket_bytes;
     if (!c.distributed()) return;
     std::string state;
-    if (c.root())
-      state = nlohmann::json{{"options", opt_.to_json()}, {"step", step_count()}, {"sampler", sampler_.state().to_string()}}.dump();
+    if (c.root()) state = detail::train_state{opt_, step_count(), sampler_.state().to_string()}.to_text();
     c.broadcast(state);
-    const auto j = nlohmann::json::parse(state);
-    opt_ = train_options::from_json(j.at("options"));
+    const auto st = detail::train_state::from_text(state);
+    opt_ = st.options;
     batch_sampler s(data_->train, sampler_options{opt_.batch, opt_.context, opt_.seed, opt_.bos});
-    s.set_state(sampler_state::from_string(j.at("sampler").get<std::string>()));
+    s.set_state(sampler_state::from_string(st.sampler));
     sampler_ = s;
-    adam_.set_step_count(j.at("step").get<std::uint64_t>());
+    adam_.set_step_count(st.step);
     c.broadcast(model_.data(), layout<A>::size);
     c.broadcast(adam_.m().data(), adam_.m().size());
     c.broadcast(adam_.v().data(), adam_.v().size());
@@ -231,7 +225,7 @@ class trainer {
   void save(const std::filesystem::path& path, std::map<std::string, std::string> metadata = {}) const {
     metadata["sinkcore.step"] = std::to_string(step_count());
     metadata["sinkcore.sampler"] = sampler_.state().to_string();
-    metadata["sinkcore.train_options"] = opt_.to_json().dump();
+    metadata["sinkcore.train_options"] = opt_.to_json_text();
     metadata["sinkcore.corpus"] = data_->name;
     const std::vector<std::size_t> shape{layout<A>::size};
     io::save_tensors<A>(path, model_.data(), metadata,
@@ -255,8 +249,8 @@ class trainer {
         throw error(path.string() + ": missing or misshapen tensor '" + std::string(t) + "'");
     train_options o;
     try {
-      o = train_options::from_json(nlohmann::json::parse(get("sinkcore.train_options")));
-    } catch (const nlohmann::json::exception& e) {
+      o = train_options::from_json_text(get("sinkcore.train_options"));
+    } catch (const error& e) {
       throw error(path.string() + ": bad 'sinkcore.train_options' metadata: " + e.what());
     }
     o.steps = opt_.steps;
@@ -339,3 +333,7 @@ class trainer {
 };
 
 }  // namespace sinkcore::train
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/trainer.ipp"
+#endif
