@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include <sinkcore/io/bpe.hpp>
 
 #include "common.hpp"

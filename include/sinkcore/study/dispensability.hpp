@@ -30,7 +30,6 @@
 #endif
 
 #include <boost/hana.hpp>
-#include <nlohmann/json.hpp>
 
 #include "../zoo.hpp"
 #include "budget.hpp"

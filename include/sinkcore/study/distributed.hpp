@@ -29,8 +29,9 @@
 #include <omp.h>
 #endif
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../io/atomic_file.hpp"
 #include "../parallel/mpi.hpp"
 #include "run.hpp"
@@ -76,6 +77,21 @@ inline std::string describe_job(const std::string& variant, regime r, std::uint6
   return variant + " " + regime_name(r) + " seed " + std::to_string(seed);
 }
 
+/// A worker rank's message to rank 0 (as JSON text): the outcome of the run it did last (none in its first
+/// request), or that it has finished.
+struct work_report {
+  std::optional<std::size_t> done;  ///< the job it ran
+  bool ok = false;
+  run_result result;                ///< when ok
+  std::string result_file;          ///< the run's result.json text, when ok
+  std::string error;                ///< when not ok
+  bool finished = false;
+  SINKCORE_DECL std::string to_text() const;
+  static SINKCORE_DECL work_report from_text(const std::string& text);
+};
+/// Every result, from rank 0 to the others (as JSON text); results_from_text fills `results` in order.
+SINKCORE_DECL std::string results_to_text(const std::vector<run_result>& results);
+SINKCORE_DECL void results_from_text(const std::string& text, std::vector<run_result>& results);
 }  // namespace detail
 
 /// Runs every job of a study: job.fn(&progress) for each job (fields variant, reg, seed, fn, finished),
@@ -168,15 +184,15 @@ void run_jobs(std::vector<Job>& jobs, const Options& o, study_progress& progress
             std::lock_guard<std::mutex> lock(mu);
             from = comm.receive(msg, -1, detail::tag_request);
           }
-          const auto j = nlohmann::json::parse(msg);
-          if (j.contains("done")) {
-            const std::size_t i = j.at("done");
+          auto rep = detail::work_report::from_text(msg);
+          if (rep.done) {
+            const std::size_t i = *rep.done;
             const std::string name = detail::describe_job(jobs[i].variant, jobs[i].reg, jobs[i].seed);
-            if (j.at("ok").get<bool>()) {
-              results[i] = run_result_from_json(j.at("result"));
+            if (rep.ok) {
+              results[i] = std::move(rep.result);
               // Keep the run's result.json on rank 0's disk too (a cluster without a shared file system):
               // a rerun then finds it finished.
-              const std::string text = j.value("result_file", std::string());
+              const std::string& text = rep.result_file;
               const fs::path rf = run_dir(o.out, jobs[i].variant, jobs[i].reg, jobs[i].seed) / "result.json";
               if (!text.empty() && detail::read_text_file(rf) != text) {
                 fs::create_directories(rf.parent_path());
@@ -185,19 +201,19 @@ void run_jobs(std::vector<Job>& jobs, const Options& o, study_progress& progress
               std::lock_guard<std::mutex> lock(mu);
               say(name + ": finished on rank " + std::to_string(from));
             } else {
-              errors[i] = std::make_exception_ptr(error(j.at("error").get<std::string>()));
+              errors[i] = std::make_exception_ptr(error(rep.error));
               std::lock_guard<std::mutex> lock(mu);
-              failures.push_back({i, from, j.at("error").get<std::string>()});
-              say(name + ": FAILED on rank " + std::to_string(from) + ": " + j.at("error").get<std::string>());
+              failures.push_back({i, from, rep.error});
+              say(name + ": FAILED on rank " + std::to_string(from) + ": " + rep.error);
             }
-            if (j.at("ok").get<bool>()) {  // credit the remote run's steps, so that the ETA covers every rank
+            if (rep.ok) {  // credit the remote run's steps, so that the ETA covers every rank
               const std::uint64_t steps = o.plan.steps;
               for (std::uint64_t k = 1; k <= steps; ++k)
                 progress.step({jobs[i].variant, regime_name(jobs[i].reg), jobs[i].seed, k, steps});
               progress.step({jobs[i].variant, regime_name(jobs[i].reg), jobs[i].seed, steps, steps}, true);
             }
           }
-          if (j.value("finished", false)) {
+          if (rep.finished) {
             ++finished_ranks;
             continue;
           }
@@ -231,33 +247,36 @@ void run_jobs(std::vector<Job>& jobs, const Options& o, study_progress& progress
   } else {
     // A worker rank: each thread asks rank 0 for a run, reports it with the next request.
     run_local([&] {
-      nlohmann::json report = nlohmann::json::object();
+      detail::work_report report;  // the first request reports nothing
       while (true) {
         std::string reply;
         {
           std::lock_guard<std::mutex> lock(mu);
-          comm.send(report.dump(), 0, detail::tag_request);
+          comm.send(report.to_text(), 0, detail::tag_request);
           comm.receive(reply, 0, detail::tag_reply);
         }
         const long long i = std::stoll(reply);
         if (i < 0) break;
         const auto& job = jobs[std::size_t(i)];
-        report = {{"done", i}};
+        report = {};
+        report.done = std::size_t(i);
         try {
-          report["result"] = to_json(job.fn(&progress));
-          report["ok"] = true;
-          report["result_file"] = detail::read_text_file(run_dir(o.out, job.variant, job.reg, job.seed) / "result.json");
+          report.result = job.fn(&progress);
+          report.ok = true;
+          report.result_file = detail::read_text_file(run_dir(o.out, job.variant, job.reg, job.seed) / "result.json");
         } catch (const std::exception& e) {
-          report["ok"] = false;
-          report["error"] = std::string(e.what());
+          report.ok = false;
+          report.error = e.what();
         } catch (...) {
-          report["ok"] = false;
-          report["error"] = "unknown error";
+          report.ok = false;
+          report.error = "unknown error";
         }
       }
     });
     std::lock_guard<std::mutex> lock(mu);
-    comm.send(nlohmann::json{{"finished", true}}.dump(), 0, detail::tag_request);
+    detail::work_report last;
+    last.finished = true;
+    comm.send(last.to_text(), 0, detail::tag_request);
   }
 
   // Agreement: every failure, or every result, from rank 0 to all (ranks done early sleep meanwhile).
@@ -276,19 +295,16 @@ void run_jobs(std::vector<Job>& jobs, const Options& o, study_progress& progress
   comm.broadcast(failed);
   if (!failed.empty()) throw parallel::collective_error(failed);
   std::string all;
-  if (comm.root()) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& r : results) a.push_back(to_json(r));
-    all = a.dump();
-  }
+  if (comm.root()) all = detail::results_to_text(results);
   comm.broadcast(all);
-  if (!comm.root()) {
-    const auto a = nlohmann::json::parse(all);
-    for (std::size_t i = 0; i < jobs.size(); ++i) results[i] = run_result_from_json(a.at(i));
-  }
+  if (!comm.root()) detail::results_from_text(all, results);
 }
 
 /// Whether this process writes a study's report: rank 0 of the study's communicator (always, alone).
 inline bool writes_study_report() { return study_communicator().root(); }
 
 }  // namespace sinkcore::study
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/distributed.ipp"
+#endif

@@ -9,8 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../interp/stats.hpp"
 #include "../report/tables.hpp"
@@ -183,19 +184,7 @@ inline const std::vector<summary_field>& summary_fields() {
 }
 
 /// A variant's entry of results.json: its numbers, verdict, and every seed (result.hpp in_seeds_json fields).
-inline nlohmann::json to_json(const variant_summary& v) {
-  nlohmann::json j = {{"name", v.variant}, {"regime", v.regime}, {"verdict", v.verdict},
-                      {"bos_metric_verdict", v.bos_metric_verdict}, {"primary_measure", primary_measure}};
-  for (const auto& f : summary_fields())
-    if (f.use & in_results_json) j[std::string(f.name)] = f.get(v);
-  if (v.verdict != "baseline")
-    j["paired"] = {{"measure", primary_measure}, {"mean_diff", v.paired.mean_diff},
-                   {"ci95", {v.paired.ci95.lo, v.paired.ci95.hi}}, {"n", v.paired.n}};
-  nlohmann::json seeds = nlohmann::json::array();
-  for (const auto& r : v.runs) seeds.push_back(to_json(r, in_seeds_json));
-  j["seeds"] = seeds;
-  return j;
-}
+SINKCORE_DECL nlohmann::json to_json(const variant_summary& v);
 
 /// variants.csv: one row per (variant, regime).
 inline report::table variants_table(const std::vector<variant_summary>& vs, const std::vector<std::string>& corpora) {
@@ -218,3 +207,7 @@ inline report::table variants_table(const std::vector<variant_summary>& vs, cons
 }
 
 }  // namespace sinkcore::study
+
+#if !defined(SINKCORE_SEPARATE_COMPILATION)
+#include "../impl/summary.ipp"
+#endif
