@@ -63,9 +63,9 @@ inline void from_json_value(const nlohmann::json& j, std::vector<intervention_re
     v.push_back({i.at("id"), i.at("name"), i.at("applies"), i.at("reason"), num_or_nan(i, "bos_metric"),
                  num_or_nan(i, "sink"), num_or_nan(i, "cross_entropy"), num_or_nan(i, "peak_layer_metric")});
 }
-// A scope's statistics: every numeric member but `skip`; null (a NaN when written) is left out, as the
-// report skips a value that is not a number.
-inline void scope_from_json(const nlohmann::json& j, std::map<std::string, double>& m, std::string_view skip) {
+// A scope's statistics: every numeric member but `skip` (applies, reason, massive_coordinates and peak_layer
+// are not numbers); null (a NaN when written) is left out, as the report skips a value that is not a number.
+inline void scope_from_json(const nlohmann::json& j, std::map<std::string, double>& m, std::string_view skip = {}) {
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != skip && it->is_number()) m[it.key()] = it->get<double>();
 }
@@ -73,10 +73,7 @@ inline void from_json_value(const nlohmann::json& j, circuit_stats& c) {
   c.applies = j.value("applies", false);
   c.reason = j.value("reason", std::string());
   if (j.contains("massive_coordinates")) c.massive_coordinates = j.at("massive_coordinates").get<std::vector<std::size_t>>();
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "applies" && it.key() != "reason" && it.key() != "massive_coordinates" && it.key() != "peak_layer" &&
-        it->is_number())
-      c.mid[it.key()] = it->get<double>();
+  scope_from_json(j, c.mid);
   if (j.contains("peak_layer") && j.at("peak_layer").is_object()) {
     const auto& p = j.at("peak_layer");
     if (p.contains("layer")) c.peak_layer = p.at("layer").get<std::size_t>();
