@@ -164,6 +164,22 @@ TEMPLATE_LIST_TEST_CASE("gemm matches the double reference on awkward shapes", "
       }
 }
 
+TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row stride is a multiple of 4 KiB",
+                        "[gemm]", arch_list) {
+  // Row strides of op(A) = A^T: 37 and 1000 floats are read in place, 1024 and 2048 (4 and 8 KiB) packed
+  // first; both paths, with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1) and two depth blocks (K = 700).
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  unsigned seed = 40;
+  for (std::size_t lda : {37, 1000, 1024, 2048})
+    for (float beta : {0.f, 0.5f}) {
+      gemm_case c{true, false, 37, 70, 700, 1.f, beta, lda - 37, 2, 1};
+      gemm_data d(c, seed++);
+      REQUIRE(d.lda == lda);
+      check_gemm(d, run_gemm<Arch>(d));
+    }
+}
+
 TEMPLATE_LIST_TEST_CASE("gemm alpha/beta semantics", "[gemm]", arch_list) {
   using Arch = TestType;
   INFO("arch " << Arch::name());
