@@ -61,21 +61,26 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   const double inv = count ? 1.0 / double(count) : 0.0;
   double loss = 0;
   std::optional<profile::zone> loss_zone(std::in_place, profile::part::loss);
-#pragma omp parallel for reduction(+ : loss)
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* z = ws.logits() + r * V;
-    float* g = dlogits + r * V;
-    if (targets[r] < 0) {
-      std::fill(g, g + V, 0.f);
-      continue;
+#pragma omp parallel reduction(+ : loss)
+  {
+    // Each exponential computed once (it was twice: for the sum, then for the gradient), kept in double.
+    std::vector<double> e(V);
+#pragma omp for
+    for (std::size_t r = 0; r < n; ++r) {
+      const float* z = ws.logits() + r * V;
+      float* g = dlogits + r * V;
+      if (targets[r] < 0) {
+        std::fill(g, g + V, 0.f);
+        continue;
+      }
+      const float mx = *std::max_element(z, z + V);
+      double s = 0;
+      for (std::size_t c = 0; c < V; ++c) s += (e[c] = std::exp(double(z[c] - mx)));
+      loss += std::log(s) + mx - z[targets[r]];
+      const double norm = inv / s;
+      for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);
+      g[targets[r]] -= float(inv);
     }
-    const float mx = *std::max_element(z, z + V);
-    double s = 0;
-    for (std::size_t c = 0; c < V; ++c) s += std::exp(double(z[c] - mx));
-    loss += std::log(s) + mx - z[targets[r]];
-    const double norm = inv / s;
-    for (std::size_t c = 0; c < V; ++c) g[c] = float(std::exp(double(z[c] - mx)) * norm);
-    g[targets[r]] -= float(inv);
   }
   loss *= inv;
   loss_zone.reset();
