@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
     shapes.push_back({"gpt2 fc dW", true, false, 768, 3072, 1024});
     shapes.push_back({"tiny fc dX", false, true, 2048, 128, 512});
     shapes.push_back({"tiny fc dW", true, false, 128, 512, 2048});
+    shapes.push_back({"tiny proj dW", true, false, 512, 128, 2048});
   }
   if (extra) {
     // Attention per head (S = Q K^T, O = P V) and M = 1.

@@ -164,19 +164,23 @@ TEMPLATE_LIST_TEST_CASE("gemm matches the double reference on awkward shapes", "
       }
 }
 
-TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row stride is a multiple of 4 KiB",
+TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row stride aliases in the cache",
                         "[gemm]", arch_list) {
   // Row strides of op(A) = A^T: 37 and 1000 floats are read in place, 1024 and 2048 (4 and 8 KiB) packed
-  // first; both paths, with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1) and two depth blocks (K = 700).
+  // first; 256 and 768 (1 and 3 KiB) read in place at N = 70 and packed at N = 300 (>= 256). Both paths,
+  // with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1) and two depth blocks (K = 700).
   using Arch = TestType;
   INFO("arch " << Arch::name());
   unsigned seed = 40;
-  for (std::size_t lda : {37, 1000, 1024, 2048})
-    for (float beta : {0.f, 0.5f}) {
-      gemm_case c{true, false, 37, 70, 700, 1.f, beta, lda - 37, 2, 1};
-      gemm_data d(c, seed++);
-      REQUIRE(d.lda == lda);
-      check_gemm(d, run_gemm<Arch>(d));
+  for (std::size_t lda : {37, 1000, 1024, 2048, 256, 768})
+    for (std::size_t N : {70, 300}) {
+      if (N == 300 && lda != 256 && lda != 768) continue;
+      for (float beta : {0.f, 0.5f}) {
+        gemm_case c{true, false, 37, N, 700, 1.f, beta, lda - 37, 2, 1};
+        gemm_data d(c, seed++);
+        REQUIRE(d.lda == lda);
+        check_gemm(d, run_gemm<Arch>(d));
+      }
     }
 }
 

@@ -17,7 +17,8 @@
 ///    staging tile for partial columns.
 ///  - op(A) is read in place by the micro-kernel (its MR x KC panel stays in cache across the jr loop):
 ///    row-major A as MR row pointers, A^T as MR contiguous values per k. Only an A^T whose row stride is
-///    a multiple of 4 KiB (every k on the same cache sets) is packed into MR x KC panels.
+///    a multiple of 4 KiB (every k on the same cache sets), or of 1 KiB with N >= 256, is packed into
+///    MR x KC panels.
 ///  - packed buffers are 64-byte aligned and thread-local (reused across calls); user memory is only
 ///    accessed with unaligned loads/stores (4-byte alignment is enough).
 ///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems
@@ -484,8 +485,12 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   float* Bp = buffer_b().get(kc_max * nc_max);
   // A^T read in place touches one line per k at stride lda; with a stride that is a multiple of 4 KiB all
   // of them fall into the same cache sets, and the in-place read ran at 0.70-0.73 x OpenBLAS (AVX2 on a
-  // Zen 5; M = 1024, 2048, 3072) against 1.01-1.07 x for other strides. Such A^T is packed instead.
-  const bool pack_at = trans_a && (lda * sizeof(float)) % 4096 == 0;
+  // Zen 5; M = 1024, 2048, 3072) against 1.01-1.07 x for other strides. Such A^T is packed instead. A
+  // multiple of 1 KiB spreads them over only a few sets too: packed when the panel then serves enough
+  // columns to repay the copy (N >= 256). AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB): 0.84-0.88
+  // -> 0.99-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a third.
+  const std::size_t at_bytes = lda * sizeof(float);
+  const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 256));
   float* Ap = pack_at ? buffer_a().get(kc_max * mc_max) : nullptr;
   for (std::size_t jc = 0; jc < N; jc += NC) {
     const std::size_t nc = std::min(NC, N - jc);
@@ -499,7 +504,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
         const float* Asrc = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
         // op(A) is read in place by the micro-kernel: row-major A as MR row pointers, A^T as MR contiguous
         // values per k (stride lda); its MR x kc panel stays in cache across the jr loop. A^T is packed
-        // only when its row stride is a multiple of 4 KiB (see pack_at above).
+        // only at row strides that alias in the cache (see pack_at above).
         if (pack_at) pack_a<MR>(true, Asrc, lda, mc, kc, Ap);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t nr = std::min(NR, nc - jr);
