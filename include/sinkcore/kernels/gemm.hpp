@@ -9,7 +9,7 @@
 ///
 /// Implementation (GotoBLAS / BLIS structure):
 ///  - loops jc (NC columns) -> pc (KC depth, split into equal blocks) -> pack op(B) block into KC x NR
-///    panels -> ic (MC rows) -> [pack A^T block, 4 KiB strides only] -> jr (NR) -> ir (MR) ->
+///    panels -> ic (MC rows) -> [pack A^T block, aliasing strides only] -> jr (NR) -> ir (MR) ->
 ///    register-blocked micro-kernel. B^T is packed with 8 x 8 in-register transposes (AVX).
 ///  - micro-kernel: MR x NR tile of accumulators, broadcast-A x vector-B FMAs. 8 x 48 (3 vectors) with
 ///    32 vector registers (AVX-512; measured best of 6/8/12/14 x 32/48/64 on Zen 4), 6 x 2 vectors with
