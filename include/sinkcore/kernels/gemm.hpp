@@ -488,7 +488,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   // Zen 5; M = 1024, 2048, 3072) against 1.01-1.07 x for other strides. Such A^T is packed instead. A
   // multiple of 1 KiB spreads them over only a few sets too: packed when the panel then serves enough
   // columns to repay the copy (N >= 256). AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB): 0.84-0.88
-  // -> 0.99-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a third.
+  // -> 0.98-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a third.
   const std::size_t at_bytes = lda * sizeof(float);
   const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 256));
   float* Ap = pack_at ? buffer_a().get(kc_max * mc_max) : nullptr;
