@@ -277,6 +277,59 @@ TEST_CASE("gemm attention-head shapes", "[gemm]") {
     }
 }
 
+TEMPLATE_LIST_TEST_CASE("gemm_causal equals gemm bit for bit wherever a causal product needs it", "[gemm]",
+                        arch_list) {
+  // Attention's six products per (sequence, head), over causal blocks of rows [r0, r1) as model/forward.hpp
+  // and backward.hpp cut them: one block (cb = T) and blocks of 32 rows, T across tile edges, and
+  // T = 500 whose a_lower depth (K = r1 up to 500) spans two depth blocks. P has exact zeros beyond its
+  // diagonal and random values on and below it; gemm's result is the reference, compared with ==.
+  using Arch = TestType;
+  using k::triangle;
+  INFO("arch " << Arch::name());
+  const std::size_t dh = 24, ld = 3 * dh + 5;  // head columns of a wider row, as q, k, v are
+  for (std::size_t T : {1, 7, 40, 64, 65, 129, 500})
+    for (std::size_t cb : {T, std::size_t(32)}) {
+      if (cb > T) continue;
+      INFO("T " << T << " block " << cb);
+      const auto q = random_vec(T * ld, unsigned(T)), kk = random_vec(T * ld, unsigned(T) + 1),
+                 g = random_vec(T * ld, unsigned(T) + 2);
+      auto P = random_vec(T * T, unsigned(T) + 3);
+      for (std::size_t i = 0; i < T; ++i) std::fill(P.begin() + std::ptrdiff_t(i * T + i + 1), P.begin() + std::ptrdiff_t((i + 1) * T), 0.f);
+      const auto C0 = random_vec(T * ld, unsigned(T) + 4);
+      std::size_t mismatches = 0, compared = 0;
+      auto same = [&](float x, float y) {
+        ++compared;
+        mismatches += !(x == y);
+      };
+      for (std::size_t r0 = 0; r0 < T; r0 += cb) {
+        const std::size_t r1 = std::min(T, r0 + cb), m = r1 - r0;
+        // scores: S[r0:r1, 0:r1] = q k^T; entries j <= r0 + i are needed (the rest may stay NaN).
+        std::vector<float> S_ref(m * T, NaN), S(m * T, NaN);
+        k::gemm<Arch>(false, true, m, r1, dh, 1.f, q.data() + r0 * ld, ld, kk.data(), ld, 0.f, S_ref.data(), T);
+        k::gemm_causal<Arch>(triangle::c_lower, r0, false, true, m, r1, dh, 1.f, q.data() + r0 * ld, ld, kk.data(), ld,
+                             0.f, S.data(), T);
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j <= r0 + i; ++j) same(S[i * T + j], S_ref[i * T + j]);
+        // mix: z[r0:r1] = P[r0:r1, 0:r1] v (a_lower), beta 0
+        for (float beta : {0.f, 1.f}) {
+          std::vector<float> z_ref = C0, z = C0;
+          k::gemm<Arch>(false, false, m, dh, r1, 1.f, P.data() + r0 * T, T, g.data(), ld, beta, z_ref.data() + r0 * ld, ld);
+          k::gemm_causal<Arch>(triangle::a_lower, r0, false, false, m, dh, r1, 1.f, P.data() + r0 * T, T, g.data(), ld,
+                               beta, z.data() + r0 * ld, ld);
+          for (std::size_t i = 0; i < T * ld; ++i) same(z[i], z_ref[i]);
+          // dv[0:r1] (+)= P[r0:r1, 0:r1]^T dz[r0:r1] (a_upper)
+          std::vector<float> v_ref = C0, v = C0;
+          k::gemm<Arch>(true, false, r1, dh, m, 1.f, P.data() + r0 * T, T, g.data() + r0 * ld, ld, beta, v_ref.data(), ld);
+          k::gemm_causal<Arch>(triangle::a_upper, r0, true, false, r1, dh, m, 1.f, P.data() + r0 * T, T,
+                               g.data() + r0 * ld, ld, beta, v.data(), ld);
+          for (std::size_t i = 0; i < T * ld; ++i) same(v[i], v_ref[i]);
+        }
+      }
+      CHECK(compared > 0);
+      CHECK(mismatches == 0);
+    }
+}
+
 TEST_CASE("gemm inside an omp parallel region runs serially per thread", "[gemm]") {
   const int nt = 4;
   std::vector<gemm_data> data;

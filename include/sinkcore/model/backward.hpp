@@ -111,25 +111,29 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         float* dp = dP + bh * T * T;
         // Causal blocks, as in the forward pass: rows [r0, r1) of P and dP have no entry beyond key r1.
         // One block (T <= 64) is the plain T x T product; with several, dv and dk sum the blocks' parts.
+        // Within a block, gemm_causal skips the tiles beyond the diagonal (exact zeros, unneeded entries).
+        using tri = kernels::triangle;
         const std::size_t cb = detail::causal_rows(T);
         for (std::size_t r0 = 0; r0 < T; r0 += cb) {
           const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm(false, true, r1 - r0, r1, dh, 1.f, dz + off + r0 * d, d, a.v + off, d, 0.f, dp + r0 * T, T);
+          kernels::gemm_causal(tri::c_lower, r0, false, true, r1 - r0, r1, dh, 1.f, dz + off + r0 * d, d, a.v + off, d,
+                               0.f, dp + r0 * T, T);
         }
         if (T > cb) detail::zero_head_columns(dv + off, T, dh, d);
         for (std::size_t r0 = 0; r0 < T; r0 += cb) {
           const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm(true, false, r1, dh, r1 - r0, 1.f, pat + r0 * T, T, dz + off + r0 * d, d, T > cb ? 1.f : 0.f,
-                        dv + off, d);
+          kernels::gemm_causal(tri::a_upper, r0, true, false, r1, dh, r1 - r0, 1.f, pat + r0 * T, T, dz + off + r0 * d, d,
+                               T > cb ? 1.f : 0.f, dv + off, d);
         }
         float* da = Slot::backward_mix(b, s, h);
         Att::backward(b, bh, pat, dp, Slot::weights(b, bh), da);
         if (T > cb) detail::zero_head_columns(dk + off, T, dh, d);
         for (std::size_t r0 = 0; r0 < T; r0 += cb) {
           const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm(false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f, dq + off + r0 * d, d);
-          kernels::gemm(true, false, r1, dh, r1 - r0, 1.f, dp + r0 * T, T, a.q + off + r0 * d, d, T > cb ? 1.f : 0.f,
-                        dk + off, d);
+          kernels::gemm_causal(tri::a_lower, r0, false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f,
+                               dq + off + r0 * d, d);
+          kernels::gemm_causal(tri::a_upper, r0, true, false, r1, dh, r1 - r0, 1.f, dp + r0 * T, T, a.q + off + r0 * d, d,
+                               T > cb ? 1.f : 0.f, dk + off, d);
         }
         Slot::backward_logits(b, s, h);
       }

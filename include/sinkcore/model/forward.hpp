@@ -105,7 +105,8 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
       const std::size_t off = s * T * d + h * dh;
       for (std::size_t r0 = 0; r0 < T; r0 += cb) {
         const std::size_t r1 = std::min(T, r0 + cb);
-        kernels::gemm(false, true, r1 - r0, r1, dh, 1.f, a.q + off + r0 * d, d, a.k + off, d, 0.f, pat + r0 * T, T);
+        kernels::gemm_causal(kernels::triangle::c_lower, r0, false, true, r1 - r0, r1, dh, 1.f, a.q + off + r0 * d, d,
+                             a.k + off, d, 0.f, pat + r0 * T, T);
       }
       Pos::bias_scores(b, h, pat);
       Att::forward(b, h, pat, Slot::logits(b, s, h));
@@ -115,7 +116,9 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
       const float* pat = a.pattern + (s * H + h) * T * T;
       for (std::size_t r0 = 0; r0 < T; r0 += cb) {
         const std::size_t r1 = std::min(T, r0 + cb);
-        kernels::gemm(false, false, r1 - r0, dh, r1, 1.f, pat + r0 * T, T, a.v + off, d, 0.f, a.z + off + r0 * d, d);
+        // Without a pattern hook P is causal (zero beyond the diagonal); a hook may have written anything.
+        kernels::gemm_causal(split ? kernels::triangle::none : kernels::triangle::a_lower, r0, false, false, r1 - r0,
+                             dh, r1, 1.f, pat + r0 * T, T, a.v + off, d, 0.f, a.z + off + r0 * d, d);
       }
       Slot::mix(b, s, h);
     };
