@@ -158,7 +158,6 @@ struct arch {
     add(backward_scratch(act::d_logits, extent::tokens, vocab));
     for (act a : {act::d_resid, act::d_ln, act::d_q, act::d_k, act::d_v, act::d_z}) add(backward_scratch(a, extent::tokens, d));
     if (has_mlp(0) || layers > 1) mlp::template backward_scratch<arch>(add);
-    add(backward_scratch(act::d_pattern, extent::head_squares, 0));
   }
 
   /// e.g. "tiny", "tiny.no-qbias", "gpt2-small.rotary.frozen-keys": the shape's name, then the name of

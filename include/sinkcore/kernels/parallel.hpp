@@ -4,6 +4,7 @@
 /// thread, serial for small work or inside a parallel region (the study's runs are one thread each).
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include <omp.h>
 
@@ -53,6 +54,14 @@ inline void add_rows(const float* a, const float* b, float* out, std::size_t cou
 /// context 64 stay bit for bit what they were); beyond, blocks of 32 rows (measured best at T = 512,
 /// docs/performance.md).
 inline constexpr std::size_t causal_rows(std::size_t T) { return T <= 64 ? T : SINKCORE_CAUSAL_BLOCK; }
+
+/// A grow-only scratch buffer of at least `floats` floats, one per thread (attention's d loss / d pattern
+/// of the head a thread is working on). Valid until the calling thread's next call with a larger size.
+inline float* head_scratch(std::size_t floats) {
+  static thread_local std::vector<float> buffer;
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer.data();
+}
 
 /// Zeroes a T x width block of columns at `p` (row stride ld): one head's columns of a [T, d] matrix.
 inline void zero_head_columns(float* p, std::size_t T, std::size_t width, std::size_t ld) {

@@ -39,7 +39,7 @@ enum class act : std::uint8_t {
   slot_pattern, slot_k, slot_v,                   ///< an extra slot (extra_slot.hpp)
   slot_ln, slot_ln_stats, slot_key_scratch,       ///< a sink token's ln_1 output, its mean/rstd, key scratch
   // backward scratch (shared by every layer)
-  d_logits, d_resid, d_ln, d_q, d_k, d_v, d_z, d_mlp, d_pattern,
+  d_logits, d_resid, d_ln, d_q, d_k, d_v, d_z, d_mlp,
   d_slot, d_slot_k, d_slot_v, d_attn_bias,
   count
 };

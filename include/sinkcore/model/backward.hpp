@@ -53,7 +53,6 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   float* dk = top.act(act::d_k);
   float* dv = top.act(act::d_v);
   float* dz = top.act(act::d_z);
-  float* dP = top.act(act::d_pattern);
 
   // d loss / d logits = (softmax(logits) - onehot(target)) / count
   std::size_t count = 0;
@@ -108,7 +107,9 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
       for (std::size_t h = 0; h < H; ++h) {
         const std::size_t bh = s * H + h, off = s * T * d + h * dh;
         const float* pat = a.pattern + bh * T * T;
-        float* dp = dP + bh * T * T;
+        // d loss / d pattern lives only within this iteration: one T x T scratch per thread, still in
+        // cache for the next head (a slab of every head's, B H T T floats, was streamed to memory).
+        float* dp = detail::head_scratch(T * T);
         // Causal blocks, as in the forward pass: rows [r0, r1) of P and dP have no entry beyond key r1.
         // One block (T <= 64) is the plain T x T product; with several, dv and dk sum the blocks' parts.
         // Within a block, gemm_causal skips the tiles beyond the diagonal (exact zeros, unneeded entries).
