@@ -8,8 +8,9 @@
 /// many translation units (sinklab has 21, 12 of them instantiating a few architectures each) can instead
 /// compile that code once: define `SINKCORE_SEPARATE_COMPILATION` in every one of its units and include
 /// `<sinkcore/src.hpp>` in exactly one. Then the other units neither parse nlohmann/json's implementation nor
-/// emit it, nor any function marked SINKCORE_DECL in the headers. Mixing the two modes in one program is an
-/// ODR violation.
+/// emit it, nor any function marked SINKCORE_DECL in the headers, nor the numeric kernels' default-ISA
+/// instances (`extern template` there; src.hpp instantiates them, so every unit, src.hpp's included, must be
+/// compiled with the same -march). Mixing the two modes in one program is an ODR violation.
 ///
 /// @code
 /// // sinkcore_src.cpp, compiled with -DSINKCORE_SEPARATE_COMPILATION like every unit of the program:

@@ -10,6 +10,7 @@
 #include "impl/budget.ipp"
 #include "impl/checkpoint.ipp"
 #include "impl/distributed.ipp"
+#include "impl/kernels.ipp"
 #include "impl/prose.ipp"
 #include "impl/published.ipp"
 #include "impl/report.ipp"

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstddef>
 #include <xsimd/xsimd.hpp>
+
+#include "../config.hpp"
 #include "../profile.hpp"
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
@@ -76,6 +78,17 @@ void gelu_backward(const float* x, const float* dy, float* dx, std::size_t n) {
 }
 
 }  // namespace sinkcore::kernels
+
+// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
+// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
+// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+#define SINKCORE_KERNELS_GELU_INSTANCES(X) \
+  X void sinkcore::kernels::gelu<xsimd::default_arch>(const float*, float*, std::size_t); \
+  X void sinkcore::kernels::gelu_backward<xsimd::default_arch>(const float*, const float*, float*, std::size_t); \
+  static_assert(true)
+#if defined(SINKCORE_SEPARATE_COMPILATION)
+SINKCORE_KERNELS_GELU_INSTANCES(extern template);
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

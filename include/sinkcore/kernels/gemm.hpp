@@ -43,6 +43,9 @@
 #include <new>
 #include <utility>
 #include <xsimd/xsimd.hpp>
+
+#include "../config.hpp"
+
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -663,6 +666,20 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 }
 
 }  // namespace sinkcore::kernels
+
+// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
+// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
+// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+#define SINKCORE_KERNELS_GEMM_INSTANCES(X) \
+  X void sinkcore::kernels::gemm<xsimd::default_arch>(bool, bool, std::size_t, std::size_t, std::size_t, float, \
+      const float*, std::size_t, const float*, std::size_t, float, float*, std::size_t); \
+  X void sinkcore::kernels::gemm_causal<xsimd::default_arch>(sinkcore::kernels::triangle, std::size_t, bool, bool, \
+      std::size_t, std::size_t, std::size_t, float, const float*, std::size_t, const float*, std::size_t, float, \
+      float*, std::size_t); \
+  static_assert(true)
+#if defined(SINKCORE_SEPARATE_COMPILATION)
+SINKCORE_KERNELS_GEMM_INSTANCES(extern template);
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

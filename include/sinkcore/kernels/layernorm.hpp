@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <xsimd/xsimd.hpp>
 
+#include "../config.hpp"
+
 #include <sinkcore/kernels/simd.hpp>
 #include "../profile.hpp"
 
@@ -132,6 +134,20 @@ void layernorm_backward(const float* dy, std::size_t lddy, const float* x, std::
 }
 
 }  // namespace sinkcore::kernels
+
+// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
+// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
+// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+#define SINKCORE_KERNELS_LAYERNORM_INSTANCES(X) \
+  X void sinkcore::kernels::layernorm<xsimd::default_arch>(const float*, std::size_t, const float*, const float*, \
+      float*, std::size_t, float*, float*, std::size_t, std::size_t, float); \
+  X void sinkcore::kernels::layernorm_backward<xsimd::default_arch>(const float*, std::size_t, const float*, \
+      std::size_t, const float*, const float*, const float*, float*, std::size_t, float*, float*, std::size_t, \
+      std::size_t); \
+  static_assert(true)
+#if defined(SINKCORE_SEPARATE_COMPILATION)
+SINKCORE_KERNELS_LAYERNORM_INSTANCES(extern template);
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

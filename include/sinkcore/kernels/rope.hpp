@@ -15,6 +15,8 @@
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
+#include "../config.hpp"
+
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 operations are inlined. Silenced for this header's code only.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -91,6 +93,17 @@ void rope(float* x, std::size_t T, std::size_t ld, std::size_t heads, std::size_
 }
 
 }  // namespace sinkcore::kernels
+
+// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
+// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
+// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+#define SINKCORE_KERNELS_ROPE_INSTANCES(X) \
+  X void sinkcore::kernels::rope<xsimd::default_arch>(float*, std::size_t, std::size_t, std::size_t, std::size_t, \
+      float, bool); \
+  static_assert(true)
+#if defined(SINKCORE_SEPARATE_COMPILATION)
+SINKCORE_KERNELS_ROPE_INSTANCES(extern template);
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

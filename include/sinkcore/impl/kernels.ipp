@@ -1,0 +1,11 @@
+#pragma once
+// The default-ISA instances of the numeric kernels (GEMM, causal softmax, LayerNorm, GELU, RoPE), compiled
+// once by sinkcore/src.hpp under separate compilation (config.hpp); every other unit of the program sees
+// them as `extern template` and calls these. Header-only programs instantiate them where they are used.
+#include "sinkcore/kernels/kernels.hpp"
+
+SINKCORE_KERNELS_GEMM_INSTANCES(template);
+SINKCORE_KERNELS_SOFTMAX_INSTANCES(template);
+SINKCORE_KERNELS_LAYERNORM_INSTANCES(template);
+SINKCORE_KERNELS_GELU_INSTANCES(template);
+SINKCORE_KERNELS_ROPE_INSTANCES(template);
