@@ -79,12 +79,7 @@ fs::path shared_dir(const communicator& w, const std::string& name) {
   return d;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_support::slurp;
 
 /// Whether root's string equals this rank's, on every rank.
 bool same_on_all_ranks(const communicator& w, const std::string& mine) {
