@@ -79,9 +79,7 @@ void gelu_backward(const float* x, const float* dy, float* dx, std::size_t n) {
 
 }  // namespace sinkcore::kernels
 
-// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
-// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
-// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+// This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_GELU_INSTANCES(X) \
   X void sinkcore::kernels::gelu<xsimd::default_arch>(const float*, float*, std::size_t); \
   X void sinkcore::kernels::gelu_backward<xsimd::default_arch>(const float*, const float*, float*, std::size_t); \

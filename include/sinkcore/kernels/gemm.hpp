@@ -667,9 +667,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 
 }  // namespace sinkcore::kernels
 
-// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
-// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
-// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+// This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_GEMM_INSTANCES(X) \
   X void sinkcore::kernels::gemm<xsimd::default_arch>(bool, bool, std::size_t, std::size_t, std::size_t, float, \
       const float*, std::size_t, const float*, std::size_t, float, float*, std::size_t); \

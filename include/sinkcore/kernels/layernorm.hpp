@@ -135,9 +135,7 @@ void layernorm_backward(const float* dy, std::size_t lddy, const float* x, std::
 
 }  // namespace sinkcore::kernels
 
-// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
-// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
-// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+// This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_LAYERNORM_INSTANCES(X) \
   X void sinkcore::kernels::layernorm<xsimd::default_arch>(const float*, std::size_t, const float*, const float*, \
       float*, std::size_t, float*, float*, std::size_t, std::size_t, float); \

@@ -94,9 +94,7 @@ void rope(float* x, std::size_t T, std::size_t ld, std::size_t heads, std::size_
 
 }  // namespace sinkcore::kernels
 
-// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
-// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
-// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+// This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_ROPE_INSTANCES(X) \
   X void sinkcore::kernels::rope<xsimd::default_arch>(float*, std::size_t, std::size_t, std::size_t, std::size_t, \
       float, bool); \

@@ -109,9 +109,7 @@ void causal_softmax_backward(const float* P, const float* dP, float* dS, std::si
 
 }  // namespace sinkcore::kernels
 
-// The default-ISA instances of this header's kernels, declared (X = extern template) under separate
-// compilation (config.hpp): compiled once, in the unit that includes sinkcore/src.hpp (impl/kernels.ipp),
-// instead of in every unit that runs a model. Other ISAs (kernels<Arch> named explicitly) stay implicit.
+// This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_SOFTMAX_INSTANCES(X) \
   X void sinkcore::kernels::causal_softmax<xsimd::default_arch>(float*, std::size_t, std::size_t, float); \
   X void sinkcore::kernels::causal_softmax_backward<xsimd::default_arch>(const float*, const float*, float*, \
