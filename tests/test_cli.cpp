@@ -160,7 +160,7 @@ TEST_CASE("sinklab forward and grad agree with the library", "[cli]") {
   for (std::size_t i = 0; i < back.size(); ++i) REQUIRE(back[i] == Approx(grads[i]).margin(1e-6));
 }
 
-TEST_CASE("sinklab generate: greedy continuation is the argmax of each forward pass; sampling is seeded",
+TEST_CASE("sinklab generate: greedy continuation is the argmax of each forward pass, sampling is seeded",
           "[cli][generate]") {
   const fs::path weights = tiny_checkpoint() / "model.safetensors";
   auto r = sinklab("generate --weights '" + weights.string() + "' --tokens 49,43,50 --max-length 12");

@@ -544,7 +544,7 @@ TEMPLATE_TEST_CASE("the source-agnostic shift two ways: from the weights and fro
   }
 }
 
-TEST_CASE("EPE checks: the MLP-only validation is exact when e and the biases vanish; Fig. 2 cosines", "[interp][circuit]") {
+TEST_CASE("EPE checks: the MLP-only validation is exact when e and the biases vanish, Fig. 2 cosines", "[interp][circuit]") {
   using A = M;
   constexpr std::size_t d = A::d_model, dh = A::d_head;
   auto m = random_model<A>(41);

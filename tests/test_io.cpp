@@ -865,7 +865,7 @@ TEST_CASE("GPT-2 BPE: arbitrary text and bytes round-trip", "[io][bpe][gpt2]") {
 
 // ---- Hugging Face checkpoints against an independent GPT-2 (tests/hf_reference.hpp) ----
 
-TEST_CASE("Hugging Face GPT-2 files (F32, F16, BF16; with and without the prefix) match a double-precision GPT-2",
+TEST_CASE("Hugging Face GPT-2 files (F32, F16, BF16, with and without the prefix) match a double-precision GPT-2",
           "[io][checkpoint][parity]") {
   using A = test_support::micro<sinkcore::gpt2_tiny>;  // 2 layers, d_model 32, 4 heads, context 16, vocab 53
   const hf_reference::config c{A::layers, A::d_model, A::heads, A::context, A::vocab};

@@ -738,7 +738,7 @@ TEST_CASE("profile zones charge time exclusively to the innermost part", "[profi
   CHECK(p::seconds()[std::size_t(pt::gelu)] == 0.0);
 }
 
-TEST_CASE("profile: a GEMM inside attention counts as attention, outside as gemm; kernels open their zones",
+TEST_CASE("profile: a GEMM inside attention counts as attention, outside as gemm, and kernels open their zones",
           "[profile]") {
   namespace p = sinkcore::profile;
   using pt = p::part;
