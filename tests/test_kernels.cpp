@@ -10,9 +10,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
@@ -677,6 +679,69 @@ TEMPLATE_LIST_TEST_CASE("rope", "[rope]", arch_list) {
 }
 
 // ------------------------------------------------------------------------------------- simd helpers
+
+// ---------------------------------------------------------------------------------- exp of the loss
+
+// Bit patterns of doubles, for comparisons that tell -0 from +0 and one NaN from another.
+std::uint64_t bits_of(double x) { return std::bit_cast<std::uint64_t>(x); }
+
+TEMPLATE_LIST_TEST_CASE("exp_inplace returns std::exp's value bit for bit", "[exp]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name() << (k::exp_detail::vector_path<Arch> ? " (vector path)" : " (std::exp)"));
+  // Every 997th float of magnitude below 1024, both signs (2.3 million arguments: every exponent, every
+  // table index, both sides of glibc's thresholds 2^-54 and 512), and the special values.
+  std::vector<double> x;
+  for (std::uint32_t u = 0; u < 0x44800000u; u += 997) {
+    x.push_back(double(std::bit_cast<float>(u)));
+    x.push_back(double(std::bit_cast<float>(u | 0x80000000u)));
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double v : {0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 0x1p-1074, 511.99999999999994, 512.0, -512.0,
+                   -511.99999999999994, 709.782712893384, 709.79, -708.4, -745.1332191019411, -745.2, 1e300, -1e300, inf,
+                   -inf, std::numeric_limits<double>::quiet_NaN(), 1.0, -1.0, 0.5 * std::log(2.0) / 128})
+    x.push_back(v);
+  std::vector<double> y = x;
+  k::exp_inplace<Arch>(y.data(), y.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = std::exp(x[i]);
+#if defined(__GLIBC__)
+    const bool same = std::isnan(want) ? std::isnan(y[i]) : bits_of(y[i]) == bits_of(want);
+#else  // another libm: the same algorithm's accuracy, not its bits
+    const bool same = std::isnan(want) ? std::isnan(y[i]) : std::fabs(y[i] - want) <= 1e-15 * want;
+#endif
+    if (!same && ++bad <= 5) WARN("exp(" << x[i] << ") = " << y[i] << ", std::exp " << want);
+  }
+  CHECK(bad == 0);
+  CHECK(x.size() > 2'000'000);
+}
+
+TEST_CASE("exp table: 2^(k/128) = H_k (1 + T_k)", "[exp]") {
+  for (std::size_t k = 0; k < 128; ++k) {
+    INFO("k " << k);
+    const long double e = std::exp2l(static_cast<long double>(k) / 128);
+    const double h = std::bit_cast<double>(k::exp_detail::scale_bits[k] + (std::uint64_t(k) << 45));
+    CHECK(h == double(e));                                                           // H_k: 2^(k/128) rounded
+    CHECK(std::fabs(static_cast<long double>(k::exp_detail::tails[k]) - (e - h) / h) < 0x1p-62L);  // T_k
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("row_max and exp_shifted: a row of logits", "[exp]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  for (std::size_t n : {1, 2, 7, 8, 15, 16, 17, 31, 33, 50, 64, 65, 256, 257}) {
+    INFO("n " << n);
+    auto z = random_vec(n, unsigned(n), -30.f, 30.f);
+    z[(n * 7) % n] = 31.5f;  // one clear maximum, at a position that moves with n
+    CHECK(k::row_max<Arch>(z.data(), n) == *std::max_element(z.begin(), z.end()));
+    const float m = *std::max_element(z.begin(), z.end());
+    std::vector<double> e(n);
+    k::exp_shifted<Arch>(z.data(), n, m, e.data());
+    for (std::size_t c = 0; c < n; ++c) CHECK(bits_of(e[c]) == bits_of(std::exp(double(z[c] - m))));
+  }
+  const float neg[] = {-3.f, -1.f, -2.f};  // all negative: the max is not 0
+  CHECK(k::row_max<Arch>(neg, 3) == -1.f);
+}
 
 TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
   using Arch = TestType;

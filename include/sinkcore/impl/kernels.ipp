@@ -1,5 +1,5 @@
 #pragma once
-// The default-ISA instances of the numeric kernels (GEMM, causal softmax, LayerNorm, GELU, RoPE), compiled
+// The default-ISA instances of the numeric kernels (GEMM, causal softmax, LayerNorm, GELU, RoPE, exp), compiled
 // once by sinkcore/src.hpp under separate compilation (config.hpp); every other unit of the program sees
 // them as `extern template` (each kernel header's SINKCORE_KERNELS_*_INSTANCES(X) lists its signatures, for
 // X = extern template there and X = template here) and calls these. Instances for an ISA named explicitly
@@ -11,3 +11,4 @@ SINKCORE_KERNELS_SOFTMAX_INSTANCES(template);
 SINKCORE_KERNELS_LAYERNORM_INSTANCES(template);
 SINKCORE_KERNELS_GELU_INSTANCES(template);
 SINKCORE_KERNELS_ROPE_INSTANCES(template);
+SINKCORE_KERNELS_EXP_INSTANCES(template);

@@ -62,7 +62,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   std::optional<profile::zone> loss_zone(std::in_place, profile::part::loss);
 #pragma omp parallel reduction(+ : loss)
   {
-    // Each exponential computed once (it was twice: for the sum, then for the gradient), kept in double.
+    // Each exponential computed once, in double, on vectors (kernels/exp.hpp: the same values as std::exp).
     std::vector<double> e(V);
 #pragma omp for
     for (std::size_t r = 0; r < n; ++r) {
@@ -72,9 +72,10 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         std::fill(g, g + V, 0.f);
         continue;
       }
-      const float mx = *std::max_element(z, z + V);
+      const float mx = kernels::row_max(z, V);
+      kernels::exp_shifted(z, V, mx, e.data());
       double s = 0;
-      for (std::size_t c = 0; c < V; ++c) s += (e[c] = std::exp(double(z[c] - mx)));
+      for (std::size_t c = 0; c < V; ++c) s += e[c];
       loss += std::log(s) + mx - z[targets[r]];
       const double norm = inv / s;
       for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "../error.hpp"
+#include "../kernels/exp.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/parallel.hpp"
 #include "../profile.hpp"
@@ -164,15 +166,20 @@ double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
   const profile::zone pz(profile::part::loss);
   double total = 0;
   std::size_t count = 0;
-#pragma omp parallel for reduction(+ : total, count)
-  for (std::size_t r = 0; r < n; ++r) {
-    if (targets[r] < 0) continue;
-    const float* z = ws.logits() + r * V;
-    const float mx = *std::max_element(z, z + V);
-    double s = 0;
-    for (std::size_t c = 0; c < V; ++c) s += std::exp(double(z[c] - mx));
-    total += std::log(s) + mx - z[targets[r]];
-    ++count;
+#pragma omp parallel reduction(+ : total, count)
+  {
+    std::vector<double> e(V);  // exp on vectors, the same values as std::exp (kernels/exp.hpp)
+#pragma omp for
+    for (std::size_t r = 0; r < n; ++r) {
+      if (targets[r] < 0) continue;
+      const float* z = ws.logits() + r * V;
+      const float mx = kernels::row_max(z, V);
+      kernels::exp_shifted(z, V, mx, e.data());
+      double s = 0;
+      for (std::size_t c = 0; c < V; ++c) s += e[c];
+      total += std::log(s) + mx - z[targets[r]];
+      ++count;
+    }
   }
   return count ? total / double(count) : 0.0;
 }
