@@ -210,6 +210,41 @@ TEMPLATE_LIST_TEST_CASE("gemm alpha/beta semantics", "[gemm]", arch_list) {
     for (std::size_t j = 0; j < 11; ++j) REQUIRE(C0[i * d0.ldc + j] == 0.f);
 }
 
+TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta = 1, bit for bit", "[gemm]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  struct shape { std::size_t M, N, K; bool ta, tb; int threads; };
+  // Partial tiles in both directions, several depth blocks (K > KC), the matrix-vector paths (M or N = 1),
+  // K = 0, and 2 threads (each thread's columns start from their part of the bias).
+  for (const shape sh : {shape{45, 37, 19, false, false, 1}, shape{64, 128, 128, false, false, 1},
+                         shape{17, 100, 1000, false, true, 1}, shape{1, 70, 33, false, false, 1},
+                         shape{40, 1, 33, true, false, 1}, shape{9, 11, 0, false, false, 1},
+                         shape{300, 200, 129, false, false, 2}, shape{130, 515, 64, true, true, 2}}) {
+    INFO("M " << sh.M << " N " << sh.N << " K " << sh.K << " threads " << sh.threads);
+    const std::size_t lda = sh.ta ? sh.M + 3 : sh.K + 3, ldb = sh.tb ? sh.K + 1 : sh.N + 1, ldc = sh.N + 2;
+    const auto A = random_vec(lda * std::max(sh.ta ? sh.K : sh.M, std::size_t{1}), 5);
+    const auto B = random_vec(ldb * std::max(sh.tb ? sh.N : sh.K, std::size_t{1}), 6);
+    auto bias = random_vec(sh.N, 7, -2.f, 2.f);
+    bias[0] = -0.f;
+    std::vector<float> filled(sh.M * ldc, 9.f), direct(sh.M * ldc, std::numeric_limits<float>::quiet_NaN());
+    for (std::size_t i = 0; i < sh.M; ++i) std::copy(bias.begin(), bias.end(), filled.begin() + std::ptrdiff_t(i * ldc));
+    const int threads_before = omp_get_max_threads();
+    omp_set_num_threads(sh.threads);
+    k::gemm<Arch>(sh.ta, sh.tb, sh.M, sh.N, sh.K, 0.75f, A.data(), lda, B.data(), ldb, 1.f, filled.data(), ldc);
+    // beta is ignored with a bias: C's old contents (NaN here) are never read.
+    k::gemm<Arch>(sh.ta, sh.tb, sh.M, sh.N, sh.K, 0.75f, A.data(), lda, B.data(), ldb, 0.3f, direct.data(), ldc,
+                  bias.data());
+    omp_set_num_threads(threads_before);
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < sh.M; ++i)
+      for (std::size_t j = 0; j < sh.N; ++j)
+        differ += std::bit_cast<std::uint32_t>(filled[i * ldc + j]) != std::bit_cast<std::uint32_t>(direct[i * ldc + j]);
+    CHECK(differ == 0);
+    for (std::size_t i = 0; i + 1 < sh.M; ++i)  // the padding between rows is left alone
+      CHECK(std::isnan(direct[i * ldc + sh.N]));
+  }
+}
+
 TEST_CASE("gemm accepts 4-byte aligned user pointers", "[gemm]") {
   // Offset every operand by one float from any vector alignment.
   const std::size_t M = 37, N = 70, K = 45;

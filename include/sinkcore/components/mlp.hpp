@@ -73,9 +73,8 @@ struct gpt2 {
     constexpr std::size_t d = V::d, dm = V::dm;
     const std::size_t n = b.rows();
     float *dx = b.act(act::d_resid), *dmlp = b.act(act::d_mlp), *dln = b.act(act::d_ln);
-    std::fill(dmlp, dmlp + n * dm, 0.f);
     detail::linear_backward(b.act(act::mlp_post), dm, n, dm, d, b.param(role::mlp_proj_weight), dx, d, dmlp, dm,
-                            b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias));
+                            b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias), 0.f);
     const float* pre = b.act(act::mlp_pre);
     {
       const profile::zone gz(profile::part::gelu);
@@ -83,9 +82,8 @@ struct gpt2 {
         kernels::gelu_backward(pre + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm, (r1 - r0) * dm);
       });
     }
-    std::fill(dln, dln + n * d, 0.f);
     detail::linear_backward(b.act(act::ln2), d, n, d, dm, b.param(role::mlp_fc_weight), dmlp, dm, dln, d,
-                            b.grad(role::mlp_fc_weight), b.grad(role::mlp_fc_bias));
+                            b.grad(role::mlp_fc_weight), b.grad(role::mlp_fc_bias), 0.f);
     kernels::layernorm_backward(dln, d, b.act(act::resid_mid), d, b.param(role::ln_2_weight), b.act(act::ln2_mean),
                                 b.act(act::ln2_rstd), dx, d, b.grad(role::ln_2_weight), b.grad(role::ln_2_bias), n, d);
   }

@@ -252,13 +252,18 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
   }
 }
 
-/// Write an accumulator tile to C: C = alpha*acc + beta*C (beta == 0: C not read).
+/// Write an accumulator tile to C: C = alpha*acc + beta*C (beta == 0: C not read). With a bias row
+/// (non-null), C = alpha*acc + beta*bias in every row instead (the caller passes beta = 1): the same
+/// arithmetic as on a C filled with the bias beforehand, without that fill.
 template <class Arch, std::size_t MM, std::size_t NVV>
 inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, std::size_t ldc,
-                       std::size_t m, std::size_t n, float alpha, float beta) {
+                       std::size_t m, std::size_t n, float alpha, float beta, const float* bias = nullptr) {
   using batch = xsimd::batch<float, Arch>;
   constexpr std::size_t W = batch::size;
   const batch va(alpha);
+  // Where the beta term is read: row i of C, or the bias row for every i.
+  const float* in = bias ? bias : C;
+  const std::size_t ldin = bias ? 0 : ldc;
   if (m == MM && n == NVV * W) {
     if (beta == 0.f) {
 #pragma GCC unroll 16
@@ -271,8 +276,8 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
       for (std::size_t i = 0; i < MM; ++i)
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NVV; ++v) {
-          float* p = C + i * ldc + v * W;
-          xsimd::fma(va, c[i][v], vb * batch::load_unaligned(p)).store_unaligned(p);
+          const batch r = xsimd::fma(va, c[i][v], vb * batch::load_unaligned(in + i * ldin + v * W));
+          r.store_unaligned(C + i * ldc + v * W);
         }
     }
     return;
@@ -283,17 +288,19 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
   const batch vb(beta);
   for (std::size_t i = 0; i < m; ++i) {
     float* p = C + i * ldc;
+    const float* pin = in + i * ldin;
     for (std::size_t v = 0; v < nfull && v < NVV; ++v) {
-      const batch r = beta == 0.f ? va * c[i][v] : xsimd::fma(va, c[i][v], vb * batch::load_unaligned(p + v * W));
+      const batch r = beta == 0.f ? va * c[i][v] : xsimd::fma(va, c[i][v], vb * batch::load_unaligned(pin + v * W));
       r.store_unaligned(p + v * W);
     }
     if (rem && nfull < NVV) {
       c[i][nfull].store_aligned(tmp);
       float* q = p + nfull * W;
+      const float* qin = pin + nfull * W;
       if (beta == 0.f)
         for (std::size_t j = 0; j < rem; ++j) q[j] = alpha * tmp[j];
       else
-        for (std::size_t j = 0; j < rem; ++j) q[j] = alpha * tmp[j] + beta * q[j];
+        for (std::size_t j = 0; j < rem; ++j) q[j] = alpha * tmp[j] + beta * qin[j];
     }
   }
 }
@@ -303,11 +310,11 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
 /// place (ars 1, aks lda: MR contiguous values per k) or the user's row-major op(A) read in place (ars lda,
 /// aks 1). MM and NVV are compile-time, so the accumulators stay in registers.
 /// `pf` (or null): the next micro-panel of the user's op(A), same layout, prefetched while this one runs
-/// (its first pass over a block of rows reads A from beyond the L2).
+/// (its first pass over a block of rows reads A from beyond the L2). `bias` (or null): store_tile's bias row.
 template <class Arch, std::size_t NRS, std::size_t MM, std::size_t NVV>
 inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars, std::size_t aks,
                     const float* __restrict Bp, float* C, std::size_t ldc, std::size_t m, std::size_t n, float alpha,
-                    float beta, const float* pf = nullptr) {
+                    float beta, const float* pf = nullptr, const float* bias = nullptr) {
   using batch = xsimd::batch<float, Arch>;
   constexpr std::size_t W = batch::size;
   batch c[MM][NVV];
@@ -315,7 +322,7 @@ inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars,
   for (std::size_t i = 0; i < MM; ++i)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NVV; ++v) c[i][v] = batch(0.f);
-  if (beta != 0.f)
+  if (beta != 0.f && !bias)
     for (std::size_t i = 0; i < m; ++i)
       for (std::size_t v = 0; v < NVV; ++v) __builtin_prefetch(C + i * ldc + v * W, 1, 3);
   if (ars == 1) {
@@ -353,25 +360,28 @@ inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars,
       Bp += NRS;
     }
   }
-  store_tile<Arch, MM, NVV>(c, C, ldc, m, n, alpha, beta);
+  store_tile<Arch, MM, NVV>(c, C, ldc, m, n, alpha, beta, bias);
 }
 
 template <class Arch, std::size_t MM, std::size_t... V>
 inline void dispatch_n(std::size_t kc, const float* Ap, std::size_t ars, std::size_t aks, const float* Bp, float* C,
-                       std::size_t ldc, std::size_t m, std::size_t n, float alpha, float beta, std::index_sequence<V...>) {
+                       std::size_t ldc, std::size_t m, std::size_t n, float alpha, float beta, const float* bias,
+                       std::index_sequence<V...>) {
   using P = params<Arch>;
   // Fewest vectors covering n columns.
   const std::size_t nv = (n + P::W - 1) / P::W;
-  (void)((nv == V + 1 ? (ukernel<Arch, P::NR, MM, V + 1>(kc, Ap, ars, aks, Bp, C, ldc, m, n, alpha, beta), true)
-                      : false) ||
+  (void)((nv == V + 1
+              ? (ukernel<Arch, P::NR, MM, V + 1>(kc, Ap, ars, aks, Bp, C, ldc, m, n, alpha, beta, nullptr, bias), true)
+              : false) ||
          ...);
 }
 
 template <class Arch, std::size_t... I>
 inline void dispatch_m(std::size_t kc, const float* Ap, std::size_t ars, std::size_t aks, const float* Bp, float* C,
-                       std::size_t ldc, std::size_t m, std::size_t n, float alpha, float beta, std::index_sequence<I...>) {
+                       std::size_t ldc, std::size_t m, std::size_t n, float alpha, float beta, const float* bias,
+                       std::index_sequence<I...>) {
   // m in [1, MR]: call the instantiation with exactly m rows.
-  (void)((m == I + 1 ? (dispatch_n<Arch, I + 1>(kc, Ap, ars, aks, Bp, C, ldc, m, n, alpha, beta,
+  (void)((m == I + 1 ? (dispatch_n<Arch, I + 1>(kc, Ap, ars, aks, Bp, C, ldc, m, n, alpha, beta, bias,
                                                     std::make_index_sequence<params<Arch>::NV>{}),
                             true) : false) ||
          ...);
@@ -485,14 +495,22 @@ inline void gemv_path(bool trans_a, bool trans_b, std::size_t M, std::size_t N, 
   }
 }
 
-/// Serial blocked GEMM on one sub-problem (`tri`: the causal structure to exploit, gemm_causal below).
+/// Serial blocked GEMM on one sub-problem (`tri`: the causal structure to exploit, gemm_causal below;
+/// `bias`: gemm's bias row, null without).
 template <class Arch>
 inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
                         const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
-                        std::size_t ldc, triangle tri = triangle::none, std::size_t off = 0) {
+                        std::size_t ldc, triangle tri = triangle::none, std::size_t off = 0,
+                        const float* bias = nullptr) {
   using P = params<Arch>;
   constexpr std::size_t MR = P::MR, NR = P::NR, KC = P::KC, MC = P::MC, NC = P::NC;
   if (M == 0 || N == 0) return;
+  if (bias && (K == 0 || alpha == 0.f || M == 1 || N == 1)) {
+    // No blocked pass to fold the bias into: fill C with it and accumulate, as gemm's bias means.
+    for (std::size_t i = 0; i < M; ++i) std::copy(bias, bias + N, C + i * ldc);
+    bias = nullptr;
+    beta = 1.f;
+  }
   if (K == 0 || alpha == 0.f) {
     scale_c(M, N, beta, C, ldc);
     return;
@@ -520,7 +538,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
     const std::size_t nc = std::min(NC, N - jc);
     for (std::size_t pc = 0; pc < K; pc += kc_max) {
       const std::size_t kc = std::min(kc_max, K - pc);
-      const float beta_eff = pc == 0 ? beta : 1.f;
+      const float beta_eff = pc == 0 && !bias ? beta : 1.f;
       const float* Bsrc = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
       pack_b<Arch>(trans_b, Bsrc, ldb, kc, nc, Bp);
       for (std::size_t ic = 0; ic < M; ic += MC) {
@@ -558,10 +576,12 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
             const float* bp = bpanel + k0 * NR;
             // First pass over the block's rows (jr == 0): prefetch the next micro-panel of op(A) in place.
             const float* pf = jr == 0 && trans_a && !pack_at && ir + 2 * MR <= mc ? apanel + MR : nullptr;
+            // The first block of the depth starts from the bias row (if any), later ones from C.
+            const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
             if (mr == MR && n == NR)
-              ukernel<Arch, NR, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf);
+              ukernel<Arch, NR, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt);
             else
-              dispatch_m<Arch>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff,
+              dispatch_m<Arch>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, bt,
                                std::make_index_sequence<MR>{});
           }
         }
@@ -586,10 +606,13 @@ void gemm_causal(triangle tri, std::size_t off, bool trans_a, bool trans_b, std:
   gemm_detail::gemm_serial<Arch>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tri, off);
 }
 
+/// `bias` (optional, N floats): C starts from the bias in every row instead of beta*C (beta is ignored),
+/// C = alpha*op(A)op(B) + bias: the same values, to the bit, as filling each row of C with the bias and
+/// calling gemm with beta = 1, without the pass over C that the fill costs (a linear layer's y = x W + b).
 template <class Arch = xsimd::default_arch>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
           const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
-          std::size_t ldc) {
+          std::size_t ldc, const float* bias = nullptr) {
   using P = gemm_detail::params<Arch>;
   if (M == 0 || N == 0) return;
   const profile::zone pz(profile::part::gemm);
@@ -657,12 +680,13 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
         const float* As = trans_a ? A + m0 : A + m0 * lda;
         const float* Bs = trans_b ? B + n0 * ldb : B + n0;
         gemm_detail::gemm_serial<Arch>(trans_a, trans_b, m1 - m0, n1 - n0, K, alpha, As, lda, Bs, ldb, beta,
-                                       C + m0 * ldc + n0, ldc);
+                                       C + m0 * ldc + n0, ldc, triangle::none, 0, bias ? bias + n0 : nullptr);
       }
       return;
     }
   }
-  gemm_detail::gemm_serial<Arch>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_detail::gemm_serial<Arch>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, triangle::none, 0,
+                                 bias);
 }
 
 }  // namespace sinkcore::kernels
@@ -670,7 +694,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 // This header's default-ISA instances: extern under separate compilation, compiled once (impl/kernels.ipp).
 #define SINKCORE_KERNELS_GEMM_INSTANCES(X) \
   X void sinkcore::kernels::gemm<xsimd::default_arch>(bool, bool, std::size_t, std::size_t, std::size_t, float, \
-      const float*, std::size_t, const float*, std::size_t, float, float*, std::size_t); \
+      const float*, std::size_t, const float*, std::size_t, float, float*, std::size_t, const float*); \
   X void sinkcore::kernels::gemm_causal<xsimd::default_arch>(sinkcore::kernels::triangle, std::size_t, bool, bool, \
       std::size_t, std::size_t, std::size_t, float, const float*, std::size_t, const float*, std::size_t, float, \
       float*, std::size_t); \

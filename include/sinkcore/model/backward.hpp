@@ -98,9 +98,8 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
     auto& a = ws.block(li);
     if (A::has_mlp(li)) A::mlp::backward(b);
     // resid_mid = resid_pre + c_proj(z): dx flows on unchanged
-    std::fill(dz, dz + n * d, 0.f);
     detail::linear_backward(a.z, d, n, d, d, b.param(role::attn_proj_weight), dx, d, dz, d,
-                            b.grad(role::attn_proj_weight), b.grad(role::attn_proj_bias));
+                            b.grad(role::attn_proj_weight), b.grad(role::attn_proj_bias), 0.f);
     // z = P v (+ a v_s), P = normalise(q k^T (+ the positions' bias), slot logits)
     std::optional<profile::zone> attention_zone(std::in_place, profile::part::attention);
 #pragma omp parallel for schedule(dynamic) collapse(2)
