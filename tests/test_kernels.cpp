@@ -227,7 +227,8 @@ TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta =
     auto bias = random_vec(sh.N, 7, -2.f, 2.f);
     bias[0] = -0.f;
     std::vector<float> filled(sh.M * ldc, 9.f), direct(sh.M * ldc, std::numeric_limits<float>::quiet_NaN());
-    for (std::size_t i = 0; i < sh.M; ++i) std::copy(bias.begin(), bias.end(), filled.begin() + std::ptrdiff_t(i * ldc));
+    for (std::size_t i = 0; i < sh.M; ++i)
+      std::copy(bias.begin(), bias.end(), filled.begin() + std::ptrdiff_t(i * ldc));
     const int threads_before = omp_get_max_threads();
     omp_set_num_threads(sh.threads);
     k::gemm<Arch>(sh.ta, sh.tb, sh.M, sh.N, sh.K, 0.75f, A.data(), lda, B.data(), ldb, 1.f, filled.data(), ldc);
@@ -238,7 +239,8 @@ TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta =
     std::size_t differ = 0;
     for (std::size_t i = 0; i < sh.M; ++i)
       for (std::size_t j = 0; j < sh.N; ++j)
-        differ += std::bit_cast<std::uint32_t>(filled[i * ldc + j]) != std::bit_cast<std::uint32_t>(direct[i * ldc + j]);
+        differ += std::bit_cast<std::uint32_t>(filled[i * ldc + j]) !=
+                  std::bit_cast<std::uint32_t>(direct[i * ldc + j]);
     CHECK(differ == 0);
     for (std::size_t i = 0; i + 1 < sh.M; ++i)  // the padding between rows is left alone
       CHECK(std::isnan(direct[i * ldc + sh.N]));
@@ -731,9 +733,9 @@ TEMPLATE_LIST_TEST_CASE("exp_inplace returns std::exp's value bit for bit", "[ex
     x.push_back(double(std::bit_cast<float>(u | 0x80000000u)));
   }
   const double inf = std::numeric_limits<double>::infinity();
-  for (double v : {0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 0x1p-1074, 511.99999999999994, 512.0, -512.0,
-                   -511.99999999999994, 709.782712893384, 709.79, -708.4, -745.1332191019411, -745.2, 1e300, -1e300, inf,
-                   -inf, std::numeric_limits<double>::quiet_NaN(), 1.0, -1.0, 0.5 * std::log(2.0) / 128})
+  for (double v : {0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 0x1p-1074, 511.99999999999994, 512.0,
+                   -512.0, -511.99999999999994, 709.782712893384, 709.79, -708.4, -745.1332191019411, -745.2, 1e300,
+                   -1e300, inf, -inf, std::numeric_limits<double>::quiet_NaN(), 1.0, -1.0, 0.5 * std::log(2.0) / 128})
     x.push_back(v);
   std::vector<double> y = x;
   k::exp_inplace<Arch>(y.data(), y.size());
@@ -767,8 +769,11 @@ TEMPLATE_LIST_TEST_CASE("row_max and exp_shifted: a row of logits", "[exp]", arc
   for (std::size_t n : {1, 2, 7, 8, 15, 16, 17, 31, 33, 50, 64, 65, 256, 257}) {
     INFO("n " << n);
     auto z = random_vec(n, unsigned(n), -30.f, 30.f);
-    z[(n * 7) % n] = 31.5f;  // one clear maximum, at a position that moves with n
+    z[n * 7 / 9] = 31.5f;  // one clear maximum, at a position that moves with n
     CHECK(k::row_max<Arch>(z.data(), n) == *std::max_element(z.begin(), z.end()));
+    auto tail = z;
+    tail[n - 1] = 32.f;  // the last entry: in the scalar tail whenever n is not a whole number of vectors
+    CHECK(k::row_max<Arch>(tail.data(), n) == 32.f);
     const float m = *std::max_element(z.begin(), z.end());
     std::vector<double> e(n);
     k::exp_shifted<Arch>(z.data(), n, m, e.data());

@@ -1,9 +1,10 @@
 #pragma once
-// The default-ISA instances of the numeric kernels (GEMM, causal softmax, LayerNorm, GELU, RoPE, exp), compiled
-// once by sinkcore/src.hpp under separate compilation (config.hpp); every other unit of the program sees
-// them as `extern template` (each kernel header's SINKCORE_KERNELS_*_INSTANCES(X) lists its signatures, for
-// X = extern template there and X = template here) and calls these. Instances for an ISA named explicitly
-// (kernels<Arch>) stay implicit; header-only programs instantiate them all where they are used.
+// The default-ISA instances of the numeric kernels (GEMM, causal softmax, LayerNorm, GELU, RoPE, the loss's
+// exp), compiled once by sinkcore/src.hpp under separate compilation (config.hpp); every other unit of the
+// program sees them as `extern template` (each kernel header's SINKCORE_KERNELS_*_INSTANCES(X) lists its
+// signatures, for X = extern template there and X = template here) and calls these. Instances for an ISA
+// named explicitly (kernels<Arch>) stay implicit; header-only programs instantiate them all where they are
+// used.
 #include "sinkcore/kernels/kernels.hpp"
 
 SINKCORE_KERNELS_GEMM_INSTANCES(template);
