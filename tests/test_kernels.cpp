@@ -776,8 +776,13 @@ TEMPLATE_LIST_TEST_CASE("row_max and exp_shifted: a row of logits", "[exp]", arc
     CHECK(k::row_max<Arch>(tail.data(), n) == 32.f);
     const float m = *std::max_element(z.begin(), z.end());
     std::vector<double> e(n);
-    k::exp_shifted<Arch>(z.data(), n, m, e.data());
-    for (std::size_t c = 0; c < n; ++c) CHECK(bits_of(e[c]) == bits_of(std::exp(double(z[c] - m))));
+    const double s = k::exp_shifted<Arch>(z.data(), n, m, e.data());
+    double want = 0;  // the denominator, summed in order
+    for (std::size_t c = 0; c < n; ++c) {
+      CHECK(bits_of(e[c]) == bits_of(std::exp(double(z[c] - m))));
+      want += std::exp(double(z[c] - m));
+    }
+    CHECK(bits_of(s) == bits_of(want));
   }
   const float neg[] = {-3.f, -1.f, -2.f};  // all negative: the max is not 0
   CHECK(k::row_max<Arch>(neg, 3) == -1.f);

@@ -221,11 +221,15 @@ float row_max(const float* z, std::size_t n) {
 }
 
 /// e[c] = exp(double(z[c] - m)) for c < n: the numerators of the softmax of a row of logits, in double
-/// precision, each equal to std::exp's value.
+/// precision, each equal to std::exp's value. Returns their sum, added in the order c = 0, 1, ..., n - 1
+/// (the softmax's denominator; the training loss and the evaluation loss both take it from here).
 template <class Arch = xsimd::default_arch>
-void exp_shifted(const float* z, std::size_t n, float m, double* e) {
+double exp_shifted(const float* z, std::size_t n, float m, double* e) {
   for (std::size_t c = 0; c < n; ++c) e[c] = double(z[c] - m);
   exp_inplace<Arch>(e, n);
+  double s = 0;
+  for (std::size_t c = 0; c < n; ++c) s += e[c];
+  return s;
 }
 
 }  // namespace sinkcore::kernels
@@ -234,7 +238,7 @@ void exp_shifted(const float* z, std::size_t n, float m, double* e) {
 #define SINKCORE_KERNELS_EXP_INSTANCES(X) \
   X void sinkcore::kernels::exp_inplace<xsimd::default_arch>(double*, std::size_t); \
   X float sinkcore::kernels::row_max<xsimd::default_arch>(const float*, std::size_t); \
-  X void sinkcore::kernels::exp_shifted<xsimd::default_arch>(const float*, std::size_t, float, double*); \
+  X double sinkcore::kernels::exp_shifted<xsimd::default_arch>(const float*, std::size_t, float, double*); \
   static_assert(true)
 #if defined(SINKCORE_SEPARATE_COMPILATION)
 SINKCORE_KERNELS_EXP_INSTANCES(extern template);

@@ -73,9 +73,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         continue;
       }
       const float mx = kernels::row_max(z, V);
-      kernels::exp_shifted(z, V, mx, e.data());
-      double s = 0;
-      for (std::size_t c = 0; c < V; ++c) s += e[c];
+      const double s = kernels::exp_shifted(z, V, mx, e.data());
       loss += std::log(s) + mx - z[targets[r]];
       const double norm = inv / s;
       for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);

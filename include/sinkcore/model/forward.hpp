@@ -174,9 +174,7 @@ double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
       if (targets[r] < 0) continue;
       const float* z = ws.logits() + r * V;
       const float mx = kernels::row_max(z, V);
-      kernels::exp_shifted(z, V, mx, e.data());
-      double s = 0;
-      for (std::size_t c = 0; c < V; ++c) s += e[c];
+      const double s = kernels::exp_shifted(z, V, mx, e.data());
       total += std::log(s) + mx - z[targets[r]];
       ++count;
     }
