@@ -7,6 +7,10 @@
 #include <cstddef>
 #include <xsimd/xsimd.hpp>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 operations are inlined. Silenced for this header's code only.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -34,6 +38,27 @@ inline float hmax(const xsimd::batch<float, Arch>& b) {
   float m = t[0];
   for (std::size_t i = 1; i < xsimd::batch<float, Arch>::size; ++i) m = std::max(m, t[i]);
   return m;
+}
+
+/// The first n < W floats at p (unaligned), zeros in the other lanes; memory beyond p[n - 1] is not read.
+/// AVX-512 and AVX read with a masked load (a masked-off lane never faults), others lane by lane. A short
+/// copy loop would become a call to memcpy (GCC), which costs more than the copy for a few floats.
+template <class Arch = xsimd::default_arch>
+inline xsimd::batch<float, Arch> load_partial(const float* p, std::size_t n) {
+  using b = fbatch<Arch>;
+  constexpr std::size_t W = b::size;
+#if defined(__AVX512F__)
+  if constexpr (W == 16) return b(_mm512_maskz_loadu_ps(__mmask16((1u << n) - 1u), p));
+#endif
+#if defined(__AVX__)
+  if constexpr (W == 8) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return b(_mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lane)));
+  }
+#endif
+  alignas(64) float t[W];
+  for (std::size_t i = 0; i < W; ++i) t[i] = i < n ? p[i] : 0.f;
+  return b::load_aligned(t);
 }
 
 /// sum_i x[i]
