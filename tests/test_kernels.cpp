@@ -695,6 +695,67 @@ TEMPLATE_LIST_TEST_CASE("xsimd exp and tanh are accurate against std::", "[gelu]
   xsimd::exp(b(-std::numeric_limits<float>::infinity())).store_aligned(out);
   CHECK(out[0] == 0.f);
 }
+
+TEMPLATE_LIST_TEST_CASE("gelu's tanh is xsimd::tanh to the bit, and gelu keeps its values", "[gelu]", arch_list) {
+  using Arch = TestType;
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  INFO("arch " << Arch::name());
+  // Every 997th float bit pattern (both signs, every exponent, NaNs and infinities among them), the
+  // polynomial's bound 0.625 and its neighbours, exp's overflow near 2|x| = 88.7, and vectors that mix
+  // the two paths (the branches the kernel leaves out).
+  std::vector<float> x;
+  for (std::uint64_t u = 0; u < (std::uint64_t{1} << 32); u += 997) x.push_back(std::bit_cast<float>(std::uint32_t(u)));
+  for (float v : {0.f, -0.f, 0.625f, -0.625f, std::nextafter(0.625f, 0.f), std::nextafter(0.625f, 1.f), 44.3f, 44.4f,
+                  -44.4f, 1e-30f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN()})
+    x.push_back(v);
+  while (x.size() % W) x.push_back(0.1f);
+  alignas(64) float in[W], want[W], got[W];
+  auto fbits = [](float f) { return std::bit_cast<std::uint32_t>(f); };
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < x.size(); i += W) {
+    std::copy_n(x.data() + i, W, in);
+    const b v = b::load_aligned(in);
+    xsimd::tanh(v).store_aligned(want);
+    k::gelu_detail::tanh<false, Arch>(v).store_aligned(got);
+    const bool all_small = xsimd::all(xsimd::abs(v) < b(0.625f));
+    if (all_small) k::gelu_detail::tanh<true, Arch>(v).store_aligned(got);  // the polynomial alone
+    for (std::size_t q = 0; q < W; ++q)
+      if (fbits(got[q]) != fbits(want[q]) && !(std::isnan(got[q]) && std::isnan(want[q])) && ++bad <= 5)
+        WARN("tanh(" << in[q] << ") = " << got[q] << ", xsimd::tanh " << want[q] << (all_small ? " (small)" : ""));
+  }
+  CHECK(bad == 0);
+  CHECK(x.size() > 4'000'000);
+  // gelu and its gradient: the formulas of before (with xsimd::tanh), to the bit. Blocks of 16 vectors
+  // whose arguments are all small take the polynomial alone: inputs in [-0.7, 0.7] (mostly such blocks),
+  // [-8, 8] (none), [-0.5, 0.5] (all), and a tail shorter than a vector.
+  auto xs = random_vec(512, 7, -0.7f, 0.7f);
+  for (const auto& part : {random_vec(512, 9, -8.f, 8.f), random_vec(512 + 5, 10, -0.5f, 0.5f)})
+    xs.insert(xs.end(), part.begin(), part.end());
+  const auto dy = random_vec(xs.size(), 8);
+  std::vector<float> y(xs.size()), dx(xs.size());
+  k::gelu<Arch>(xs.data(), y.data(), xs.size());
+  k::gelu_backward<Arch>(xs.data(), dy.data(), dx.data(), xs.size());
+  const b kk(k::gelu_k), c(0.044715f), c3(3.f * 0.044715f), half(0.5f), one(1.f);
+  for (std::size_t i = 0; i < xs.size(); i += W) {
+    const std::size_t m = std::min(W, xs.size() - i);  // the tail: a zero-padded vector
+    std::fill_n(in, W, 0.f);
+    std::copy_n(xs.data() + i, m, in);
+    const b v = b::load_aligned(in);
+    (half * v * (one + xsimd::tanh(kk * xsimd::fma(c * v * v, v, v)))).store_aligned(want);
+    const b v2 = v * v;
+    const b t = xsimd::tanh(kk * xsimd::fma(c * v2, v, v));
+    const b du = kk * xsimd::fma(c3, v2, one);
+    const b g = half * (one + t) + half * v * xsimd::fnma(t, t, one) * du;
+    g.store_aligned(got);
+    for (std::size_t q = 0; q < m; ++q) {
+      INFO("x = " << xs[i + q]);
+      REQUIRE(fbits(y[i + q]) == fbits(want[q]));
+      REQUIRE(fbits(dx[i + q]) == fbits(dy[i + q] * got[q]));
+    }
+  }
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
