@@ -27,10 +27,12 @@
 ///    first (a column chunk packs only its own columns of op(B); a row chunk packs them again). No
 ///    barriers.
 ///  - a row-major op(A) or an A^T read in place is read from beyond the L2 on the first pass over a block
-///    of rows (jr == 0); A^T then prefetches the next micro-panel while the current one runs (measured on
-///    a Zen 4 with cold operands: the tiny model's MLP-projection dW at T = 64, 512 x 128 x 1024, 1.45-1.50
-///    -> 1.22-1.27 ms; the same for a row-major A was slower than the hardware prefetcher alone, so it is
-///    not done there).
+///    of rows (jr == 0), so the micro-kernel then prefetches the next micro-panel while the current one
+///    runs (measured on a Zen 4 with cold operands: the tiny model's MLP-projection dW at T = 64,
+///    512 x 128 x 1024, 1.45-1.50 -> 1.22-1.27 ms; for a row-major A, inside the tiny model's training
+///    step on a Zen 5: the backward products dY W^T of q, k, v and the projection 150-152 -> 166-167
+///    GFLOP/s, all products +1-2 %, the same products on warm operands unchanged). The tile of C is
+///    prefetched for writing (see ukernel).
 ///  - a small row-major op(B) (N <= 64 and a whole number of vectors, M <= 128, K <= 256: attention's
 ///    per-head products P v, P^T dz, dP k, dP^T q) is read in place by the micro-kernel instead of packed:
 ///    the few row tiles that use a packed panel do not repay the copy. A layer's six products of every
@@ -597,7 +599,8 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
             apanel += k0 * aks;
             const float* bp = bpanel + k0 * bks;
             // First pass over the block's rows (jr == 0): prefetch the next micro-panel of op(A) in place.
-            const float* pf = jr == 0 && trans_a && !pack_at && ir + 2 * MR <= mc ? apanel + MR : nullptr;
+            const float* pf =
+                jr == 0 && !pack_at && ir + 2 * MR <= mc ? (trans_a ? apanel + MR : apanel + MR * lda) : nullptr;
             // The first block of the depth starts from the bias row (if any), later ones from C.
             const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
             if (inplace_b)
