@@ -239,6 +239,14 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
       // the #if cannot differ between translation units instantiating it), full panels go through
       // 8 x 8 in-register transposes.
       std::size_t k0 = 0, nr8 = 0;  // region [0, k0) x [0, nr8) done by transposes
+      if (nr < NR) {
+        // A partial panel's padding, zeroed first with whole vectors from the vector holding column nr
+        // (the copies below then overwrite the columns < nr of that vector): attention's K^T at T = 64
+        // is a panel of 48 columns and one of 16, whose 32 zero columns were 1024 scalar stores.
+        const std::size_t z0 = nr / W * W;
+        for (std::size_t k = 0; k < kc; ++k)
+          for (std::size_t v = z0; v < NR; v += W) batch(0.f).store_aligned(dst + k * NR + v);
+      }
 #if defined(__AVX__)
       if constexpr (W >= 8) {
         nr8 = nr / 8 * 8;
@@ -253,8 +261,6 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
           const float* src = B + (jp + j) * ldb;
           for (std::size_t k = (j < nr8 ? std::max(kb, k0) : kb); k < ke; ++k) dst[k * NR + j] = src[k];
         }
-        for (std::size_t j = nr; j < NR; ++j)
-          for (std::size_t k = kb; k < ke; ++k) dst[k * NR + j] = 0.f;
       }
     }
     dst += NR * kc;
