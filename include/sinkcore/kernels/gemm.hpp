@@ -569,14 +569,27 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
       const std::size_t kc = std::min(kc_max, K - pc);
       const float beta_eff = pc == 0 && !bias ? beta : 1.f;
       const float* Bsrc = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
-      if (!inplace_b) pack_b<Arch>(trans_b, Bsrc, ldb, kc, nc, Bp);
+      if (!inplace_b) {
+        pack_b<Arch>(trans_b, Bsrc, ldb, kc, nc, Bp);
+      } else {
+        // Read in place, the block's rows are fetched at once (a head's q, k or v slice is cold in the
+        // backward pass; the micro-kernel would meet its lines one by one).
+        for (std::size_t k = 0; k < kc; ++k)
+          for (std::size_t j = 0; j < nc; j += 64 / sizeof(float)) __builtin_prefetch(Bsrc + k * ldb + j, 0, 3);
+      }
       for (std::size_t ic = 0; ic < M; ic += MC) {
         const std::size_t mc = std::min(MC, M - ic);
         const float* Asrc = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
         // op(A) is read in place by the micro-kernel: row-major A as MR row pointers, A^T as MR contiguous
         // values per k (stride lda); its MR x kc panel stays in cache across the jr loop. A^T is packed
         // only at row strides that alias in the cache (see pack_at above).
-        if (pack_at) pack_a<MR>(true, Asrc, lda, mc, kc, Ap);
+        if (pack_at) {
+          pack_a<MR>(true, Asrc, lda, mc, kc, Ap);
+        } else if (inplace_b && trans_a) {
+          // Likewise a small A^T read in place (attention's P^T: one line per k for every 16 rows of C).
+          for (std::size_t k = 0; k < kc; ++k)
+            for (std::size_t i = 0; i < mc; i += 64 / sizeof(float)) __builtin_prefetch(Asrc + k * lda + i, 0, 3);
+        }
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t nr = std::min(NR, nc - jr);
           const float* bpanel = inplace_b ? Bsrc + jr : Bp + jr * kc;
