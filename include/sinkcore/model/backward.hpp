@@ -108,16 +108,14 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         // d loss / d pattern lives only within this iteration: one T x T scratch per thread, still in
         // cache for the next head (a slab of every head's, B H T T floats, was streamed to memory).
         float* dp = detail::head_scratch(T * T);
-        // Causal blocks, as in the forward pass: rows [r0, r1) of P and dP have no entry beyond key r1.
-        // One block (T <= 64) is the plain T x T product; with several, dv and dk sum the blocks' parts.
-        // Within a block, gemm_causal skips the tiles beyond the diagonal (exact zeros, unneeded entries).
+        // As in the forward pass, gemm_causal skips per micro-tile what lies beyond the diagonal (exact zeros,
+        // unneeded entries). dv = P^T dz and dk = dP^T q sum over queries: cut into blocks of
+        // detail::causal_rows(T) rows (one block at T <= 64), rows [r0, r1) reaching keys [0, r1), their
+        // parts added up block by block.
         using tri = kernels::triangle;
         const std::size_t cb = detail::causal_rows(T);
-        for (std::size_t r0 = 0; r0 < T; r0 += cb) {
-          const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm_causal(tri::c_lower, r0, false, true, r1 - r0, r1, dh, 1.f, dz + off + r0 * d, d, a.v + off, d,
-                               0.f, dp + r0 * T, T);
-        }
+        // dP = dz v^T in one call, as the forward pass's scores.
+        kernels::gemm_causal(tri::c_lower, 0, false, true, T, T, dh, 1.f, dz + off, d, a.v + off, d, 0.f, dp, T);
         if (T > cb) detail::zero_head_columns(dv + off, T, dh, d);
         for (std::size_t r0 = 0; r0 < T; r0 += cb) {
           const std::size_t r1 = std::min(T, r0 + cb);
@@ -126,11 +124,16 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         }
         float* da = Slot::backward_mix(b, s, h);
         Att::backward(b, bh, pat, dp, Slot::weights(b, bh), da);
+        // dq = dP k: one call up to T = 256, as the forward pass's P v.
+        const std::size_t qrows = T > 256 ? cb : T;
+        for (std::size_t r0 = 0; r0 < T; r0 += qrows) {
+          const std::size_t r1 = std::min(T, r0 + qrows);
+          kernels::gemm_causal(tri::a_lower, r0, false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f,
+                               dq + off + r0 * d, d);
+        }
         if (T > cb) detail::zero_head_columns(dk + off, T, dh, d);
         for (std::size_t r0 = 0; r0 < T; r0 += cb) {
           const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm_causal(tri::a_lower, r0, false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f,
-                               dq + off + r0 * d, d);
           kernels::gemm_causal(tri::a_upper, r0, true, false, r1, dh, r1 - r0, 1.f, dp + r0 * T, T, a.q + off + r0 * d, d,
                                T > cb ? 1.f : 0.f, dk + off, d);
         }

@@ -97,28 +97,31 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
     // Attention per (sequence, head): scores q k^T, the positions' bias (ALiBi), the normalisation (with the
     // extra slot's logits), z = P v (+ the slot's value). A pattern hook sees all patterns of the layer
     // between the two halves.
-    // Causal blocks (detail::causal_rows(T) rows): rows [r0, r1) read keys [0, r1) only, so at long contexts
-    // about half of the T x T work is skipped; the entries beyond r1 are never read (the normalisation
-    // zeroes every j > i).
+    // Causal products: gemm_causal skips, per micro-tile of rows, the keys beyond the tile's last row, so at
+    // long contexts about half of the T x T work is skipped; entries beyond the diagonal are never read (the
+    // normalisation zeroes every j > i). Where a product is cut into blocks of detail::causal_rows(T) rows,
+    // rows [r0, r1) read keys [0, r1) only.
     constexpr bool split = detail::hooked<hp::pattern, HK>;
     const std::size_t cb = detail::causal_rows(T);
     auto scores = [&](std::size_t s, std::size_t h) {
       float* pat = a.pattern + (s * H + h) * T * T;
       const std::size_t off = s * T * d + h * dh;
-      for (std::size_t r0 = 0; r0 < T; r0 += cb) {
-        const std::size_t r1 = std::min(T, r0 + cb);
-        kernels::gemm_causal(kernels::triangle::c_lower, r0, false, true, r1 - r0, r1, dh, 1.f, a.q + off + r0 * d, d,
-                             a.k + off, d, 0.f, pat + r0 * T, T);
-      }
+      // One call: c_lower skips, per micro-tile of rows, the columns beyond its last row (the entries
+      // a block of rows would not have computed either), and op(B) = k^T is packed once, not per block.
+      kernels::gemm_causal(kernels::triangle::c_lower, 0, false, true, T, T, dh, 1.f, a.q + off, d, a.k + off, d, 0.f,
+                           pat, T);
       Pos::bias_scores(b, h, pat);
       Att::forward(b, h, pat, Slot::logits(b, s, h));
     };
     auto mix = [&](std::size_t s, std::size_t h) {
       const std::size_t off = s * T * d + h * dh;
       const float* pat = a.pattern + (s * H + h) * T * T;
-      for (std::size_t r0 = 0; r0 < T; r0 += cb) {
-        const std::size_t r1 = std::min(T, r0 + cb);
-        // Without a pattern hook P is causal (zero beyond the diagonal); a hook may have written anything.
+      // Without a pattern hook P is causal (zero beyond the diagonal) and a_lower skips, per micro-tile of
+      // rows, the keys beyond its last row: one call up to T = 256 (one depth block; v read in place).
+      // A hook may have written anything: rows [r0, r1) then read keys [0, r1).
+      const std::size_t rows = split || T > 256 ? cb : T;
+      for (std::size_t r0 = 0; r0 < T; r0 += rows) {
+        const std::size_t r1 = std::min(T, r0 + rows);
         kernels::gemm_causal(split ? kernels::triangle::none : kernels::triangle::a_lower, r0, false, false, r1 - r0,
                              dh, r1, 1.f, pat + r0 * T, T, a.v + off, d, 0.f, a.z + off + r0 * d, d);
       }
