@@ -170,13 +170,14 @@ TEMPLATE_LIST_TEST_CASE("gemm matches the double reference on awkward shapes", "
 TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row stride aliases in the cache",
                         "[gemm]", arch_list) {
   // Row strides of op(A) = A^T: 37 and 1000 floats are read in place, 1024 and 2048 (4 and 8 KiB) packed
-  // first; 256 and 768 (1 and 3 KiB) read in place at N = 70 and packed at N = 300 (>= 256). Both paths,
-  // with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1) and two depth blocks (K = 700).
+  // first; 256 and 768 (1 and 3 KiB) read in place at N = 70 and packed at N = 400 (>= 8 NR: 128 with
+  // AVX2's 16-column panels, 384 with AVX-512's 48). Both paths, with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1)
+  // and two depth blocks (K = 700).
   using Arch = TestType;
   INFO("arch " << Arch::name());
   unsigned seed = 40;
   const std::pair<std::size_t, std::size_t> strides_and_n[] = {{37, 70},   {1000, 70}, {1024, 70}, {2048, 70},
-                                                               {256, 70},  {256, 300}, {768, 70},  {768, 300}};
+                                                               {256, 70},  {256, 400}, {768, 70},  {768, 400}};
   for (const auto& [lda, N] : strides_and_n)
     for (float beta : {0.f, 0.5f}) {
       gemm_case c{true, false, 37, N, 700, 1.f, beta, lda - 37, 2, 1};
@@ -274,6 +275,34 @@ TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta =
     CHECK(differ == 0);
     for (std::size_t i = 0; i + 1 < sh.M; ++i)  // the padding between rows is left alone
       CHECK(std::isnan(direct[i * ldc + sh.N]));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("gemm gives the same bits on 1 and 2 threads, cut along N or along M", "[gemm]",
+                        arch_list) {
+  // 2 threads cut a large product into chunks: along N, or along M when M > 2 N (tall products, and the
+  // tiny model's dW of the MLP projection with its A^T at a 2 KiB stride). Every entry is the same chain
+  // of FMAs either way. The 1-thread results are also checked against the double reference (sampled).
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  struct shape { bool ta, tb; std::size_t M, N, K; };
+  unsigned seed = 90;
+  for (const shape sh : {shape{false, false, 1030, 130, 300}, shape{true, false, 512, 128, 700},
+                         shape{true, false, 96, 515, 900}, shape{false, true, 200, 400, 500}}) {
+    gemm_case c{sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.f, 0.5f, 0, 1, 2};
+    gemm_data d(c, seed++);
+    const int threads_before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const std::vector<float> one = run_gemm<Arch>(d);
+    omp_set_num_threads(2);
+    const std::vector<float> two = run_gemm<Arch>(d);
+    omp_set_num_threads(threads_before);
+    check_gemm(d, one, 400);
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < one.size(); ++i)
+      differ += std::bit_cast<std::uint32_t>(one[i]) != std::bit_cast<std::uint32_t>(two[i]);
+    INFO("M " << sh.M << " N " << sh.N << " K " << sh.K);
+    CHECK(differ == 0);
   }
 }
 

@@ -24,8 +24,8 @@
 ///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems
 ///    (balanced in MR/NR units), each running the serial blocked algorithm; large problems use up to 4
 ///    chunks per thread, scheduled dynamically (robust to a core taken by other load), split along N
-///    first (a column chunk packs only its own columns of op(B); a row chunk packs them again). No
-///    barriers.
+///    first (a column chunk packs only its own columns of op(B); a row chunk packs them again), along M
+///    when M > 2 N (column chunks would each read all of op(A) again). No barriers.
 ///  - a row-major op(A) or an A^T read in place is read from beyond the L2 on the first pass over a block
 ///    of rows (jr == 0), so the micro-kernel then prefetches the next micro-panel while the current one
 ///    runs (measured on a Zen 4 with cold operands: the tiny model's MLP-projection dW at T = 64,
@@ -148,35 +148,34 @@ inline scratch& buffer_b() {
 template <std::size_t MR>
 inline void pack_a(bool trans_a, const float* A, std::size_t lda, std::size_t mc, std::size_t kc,
                    float* __restrict dst) {
+  if (trans_a) {
+    // op(A)[i,k] = A[k*lda + i]: row k of A holds the block's MR values per panel for this k. k outer:
+    // each row's mc values are read once, front to back, and dealt out to the panels (panel by panel, one
+    // line per k at the row stride: AVX2 on an Intel Xeon, 512 x 128 x 1024 TN, 0.94 -> 0.98 x OpenBLAS).
+    const std::size_t full = mc / MR * MR;
+    for (std::size_t k = 0; k < kc; ++k) {
+      const float* src = A + k * lda;
+      float* d = dst + k * MR;
+      for (std::size_t ip = 0; ip < full; ip += MR, d += MR * kc)
+#pragma GCC unroll 16
+        for (std::size_t i = 0; i < MR; ++i) d[i] = src[ip + i];
+      if (full < mc) {
+        std::size_t i = 0;
+        for (; i < mc - full; ++i) d[i] = src[full + i];
+        for (; i < MR; ++i) d[i] = 0.f;
+      }
+    }
+    return;
+  }
   for (std::size_t ip = 0; ip < mc; ip += MR) {
     const std::size_t mr = std::min(MR, mc - ip);
-    if (trans_a) {
-      // op(A)[i,k] = A[k*lda + i]: MR contiguous values per k.
-      if (mr == MR) {
-        for (std::size_t k = 0; k < kc; ++k) {
-          const float* src = A + k * lda + ip;
-          float* d = dst + k * MR;
-#pragma GCC unroll 16
-          for (std::size_t i = 0; i < MR; ++i) d[i] = src[i];
-        }
-      } else {
-        for (std::size_t k = 0; k < kc; ++k) {
-          const float* src = A + k * lda + ip;
-          float* d = dst + k * MR;
-          std::size_t i = 0;
-          for (; i < mr; ++i) d[i] = src[i];
-          for (; i < MR; ++i) d[i] = 0.f;
-        }
-      }
-    } else {
-      // op(A)[i,k] = A[i*lda + k]: read each row contiguously, scatter with stride MR.
-      for (std::size_t i = 0; i < mr; ++i) {
-        const float* src = A + (ip + i) * lda;
-        for (std::size_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-      }
-      for (std::size_t i = mr; i < MR; ++i)
-        for (std::size_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.f;
+    // op(A)[i,k] = A[i*lda + k]: read each row contiguously, scatter with stride MR.
+    for (std::size_t i = 0; i < mr; ++i) {
+      const float* src = A + (ip + i) * lda;
+      for (std::size_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
     }
+    for (std::size_t i = mr; i < MR; ++i)
+      for (std::size_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.f;
     dst += MR * kc;
   }
 }
@@ -558,10 +557,12 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   // of them fall into the same cache sets, and the in-place read ran at 0.70-0.73 x OpenBLAS (AVX2 on a
   // Zen 5; M = 1024, 2048, 3072) against 1.01-1.07 x for other strides. Such A^T is packed instead. A
   // multiple of 1 KiB spreads them over only a few sets too: packed when the panel then serves enough
-  // columns to repay the copy (N >= 256). AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB): 0.84-0.88
-  // -> 0.98-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a third.
+  // column panels to repay the copy (N >= 8 NR). AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB):
+  // 0.84-0.88 -> 0.98-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a
+  // third. On an Intel Xeon (Emerald Rapids), tiny proj dW (512 x 128 x 1024-2048, TN, lda 2 KiB), 1
+  // thread: AVX2 (8 panels of 16) 0.88 -> 0.97-0.99 x packed; AVX-512 (3 panels of 48) 0.96-1.06 -> 0.96-1.00.
   const std::size_t at_bytes = lda * sizeof(float);
-  const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 256));
+  const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 8 * NR));
   float* Ap = pack_at ? buffer_a().get(kc_max * mc_max) : nullptr;
   for (std::size_t jc = 0; jc < N; jc += NC) {
     const std::size_t nc = std::min(NC, N - jc);
@@ -693,8 +694,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
             const double cols = double((n1 - n0 + P::W - 1) / P::W * P::W);
             cost = std::max(cost, double(m1 - m0) * cols);
           }
-        // Prefer splitting N (each thread then packs only its slice of B) on ties.
-        if (cost < best_cost * 0.98 || (cost <= best_cost * 1.02 && t == best_t && tn > best_tn)) {
+        // On ties, split the way the chunks below are cut: N (each thread then packs only its slice of B),
+        // M when M > 2 N (AVX2, 2 threads, tiny proj dW 512 x 128 x 2048: 0.96 -> 1.04 x OpenBLAS).
+        if (cost < best_cost * 0.98 ||
+            (cost <= best_cost * 1.02 && t == best_t && (M > 2 * N ? tm > best_tm : tn > best_tn))) {
           best_cost = cost;
           best_tm = tm;
           best_tn = tn;
@@ -709,12 +712,19 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
       const double flops = 2.0 * double(M) * double(N) * double(K);
       const std::size_t c = std::size_t(std::clamp(flops / (double(best_t) * 16e6), 1.0, 4.0));
       if (c > 1) {
-        // Along N first: a chunk packs only its columns of op(B) and reads op(A) in place, so column
-        // chunks duplicate no work, while row chunks each pack the same columns of op(B) again.
-        const std::size_t tn2 = std::min(nu, tn * c);
-        const std::size_t rest = (tn * c + tn2 - 1) / tn2;
-        tn = tn2;
-        tm = std::min(mu, tm * rest);
+        // A row chunk packs the same K x N of op(B) as every other row chunk; a column chunk reads the
+        // whole M x K of op(A) again (in place, or packed where its stride aliases). Along N first, unless
+        // M > 2 N: a packed copy costs about twice a read in place. 2 threads, sinkcore / OpenBLAS, AVX-512
+        // on an Intel Xeon (Emerald Rapids): tiny proj dW (512 x 128 x 2048, TN) 0.98 -> 1.14, the tiny
+        // model's forward products (M = 2048, N = 128-512) 1.10-1.17 -> 1.18-1.36; splitting GPT-2's proj
+        // and fc dX (1024 x 768 x 3072) by rows too lost 2-6 %, hence the factor.
+        std::size_t& more = M > 2 * N ? tm : tn;
+        std::size_t& other = M > 2 * N ? tn : tm;
+        const std::size_t units = M > 2 * N ? mu : nu, other_units = M > 2 * N ? nu : mu;
+        const std::size_t grown = std::min(units, more * c);
+        const std::size_t rest = (more * c + grown - 1) / grown;
+        more = grown;
+        other = std::min(other_units, other * rest);
       }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(int(best_t)) schedule(dynamic, 1)
