@@ -187,6 +187,33 @@ TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row strid
     }
 }
 
+TEMPLATE_LIST_TEST_CASE("gemm packs an aliasing A^T once for all blocks of columns: the bits of column slices",
+                        "[gemm]", arch_list) {
+  // N = 6000 is more columns than half of any L2 holds at kc = 350 (up to 16 MiB: 5991), so the product
+  // runs in several blocks of columns, and A^T (row stride 1 KiB) is packed on the first and kept: two
+  // blocks of rows (200 = 192 + 8) and two of depth (700 = 2 x 350) at their own places in the buffer.
+  // Slices of 96 columns fit one block each (A^T read in place with AVX2's and AVX-512's panels, fewer
+  // than 8 of them; packed per call with SSE2's 8-column ones), and every entry is the same chain of FMAs.
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  gemm_case c{true, false, 200, 6000, 700, 1.f, 0.5f, 56, 0, 0};
+  gemm_data d(c, 77);
+  REQUIRE(d.lda == 256);
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> whole = run_gemm<Arch>(d);
+  std::vector<float> sliced = d.C0;
+  for (std::size_t j = 0; j < c.N; j += 96)
+    k::gemm<Arch>(true, false, c.M, std::min<std::size_t>(96, c.N - j), c.K, c.alpha, d.A.data(), d.lda,
+                  d.B.data() + j, d.ldb, c.beta, sliced.data() + j, d.ldc);
+  omp_set_num_threads(threads_before);
+  check_gemm(d, whole, 400);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < whole.size(); ++i)
+    differ += std::bit_cast<std::uint32_t>(whole[i]) != std::bit_cast<std::uint32_t>(sliced[i]);
+  CHECK(differ == 0);
+}
+
 TEMPLATE_LIST_TEST_CASE("gemm reads a small op(B) in place: the values of the packed path, bit for bit", "[gemm]",
                         arch_list) {
   // A row-major op(B) of whole vectors per row (N % W == 0, N <= 64) in a product of M <= 128 rows and

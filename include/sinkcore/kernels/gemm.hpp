@@ -18,8 +18,8 @@
 ///    staging tile for partial columns.
 ///  - op(A) is read in place by the micro-kernel (its MR x KC panel stays in the L1 across the jr loop):
 ///    row-major A as MR row pointers, A^T as MR contiguous values per k. Only an A^T whose row stride is
-///    a multiple of 4 KiB (every k on the same cache sets), or of 1 KiB with N >= 256, is packed into
-///    MR x KC panels.
+///    a multiple of 4 KiB (every k on the same cache sets), or of 1 KiB with N >= 8 NR, is packed into
+///    MR x KC panels (once for all blocks of columns).
 ///  - packed buffers are 64-byte aligned and thread-local (reused across calls); user memory is only
 ///    accessed with unaligned loads/stores (4-byte alignment is enough).
 ///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems
@@ -585,7 +585,13 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   // thread: AVX2 (8 panels of 16) 0.88 -> 0.97-0.99 x packed; AVX-512 (3 panels of 48) 0.96-1.06 -> 0.96-1.00.
   const std::size_t at_bytes = lda * sizeof(float);
   const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 8 * NR));
-  float* Ap = pack_at ? buffer_a().get(kc_max * mc_max) : nullptr;
+  // With several blocks of columns (N > nc_blk) the packed A^T is kept for all of them: every block of rows
+  // and depth at its own place, (ic, pc) at ic * K + pc * (its rows rounded up to MR), packed on the first
+  // block of columns only (packing it again for each of GPT-2 fc dW's 5 blocks of 672 columns cost 1-3 %:
+  // Intel Xeon, 1 thread, 147-149 -> 150-154 GFLOP/s with AVX-512, 78-79 -> 78-80 with AVX2). Otherwise one
+  // block's worth, reused.
+  const bool keep_at = pack_at && N > nc_blk;
+  float* Ap = pack_at ? buffer_a().get(keep_at ? (M + MR - 1) / MR * MR * K : kc_max * mc_max) : nullptr;
   for (std::size_t jc = 0; jc < N; jc += nc_blk) {
     const std::size_t nc = std::min(nc_blk, N - jc);
     for (std::size_t pc = 0; pc < K; pc += kc_max) {
@@ -606,8 +612,9 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
         // op(A) is read in place by the micro-kernel: row-major A as MR row pointers, A^T as MR contiguous
         // values per k (stride lda); its MR x kc panel stays in cache across the jr loop. A^T is packed
         // only at row strides that alias in the cache (see pack_at above).
-        if (pack_at) {
-          pack_a<MR>(true, Asrc, lda, mc, kc, Ap);
+        float* Ablk = keep_at ? Ap + ic * K + pc * ((mc + MR - 1) / MR * MR) : Ap;
+        if (pack_at && (jc == 0 || !keep_at)) {
+          pack_a<MR>(true, Asrc, lda, mc, kc, Ablk);
         } else if (inplace_b && trans_a) {
           // Likewise a small A^T read in place (attention's P^T: one line per k for every 16 rows of C).
           for (std::size_t k = 0; k < kc; ++k)
@@ -625,7 +632,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
             const std::size_t nr = std::min(NR, nc - jr);
             const float* bpanel = inplace_b ? Bsrc + jr : Bp + jr * kc;
             const std::size_t bks = inplace_b ? ldb : NR;
-            const float* apanel = pack_at ? Ap + ir * kc : trans_a ? Asrc + ir : Asrc + ir * lda;
+            const float* apanel = pack_at ? Ablk + ir * kc : trans_a ? Asrc + ir : Asrc + ir * lda;
             const std::size_t ars = trans_a ? 1 : lda, aks = pack_at ? MR : trans_a ? lda : 1;
             float* Ct = C + (ic + ir) * ldc + jc + jr;
             // The tile's rows are rows [r, r + mr) of the causal matrix; its share of the block's depth
