@@ -55,6 +55,12 @@ inline void add_rows(const float* a, const float* b, float* out, std::size_t cou
 /// docs/performance.md).
 inline constexpr std::size_t causal_rows(std::size_t T) { return T <= 64 ? T : SINKCORE_CAUSAL_BLOCK; }
 
+/// Rows per gemm_causal call of attention's products that sum over keys without a pattern hook (P v, and
+/// dP k in the backward pass): all T rows in one call up to T = 256, where the keys lie in one depth block
+/// of the GEMM (KC = 384), so every row's sum is the one chain of FMAs that blocks of rows compute too;
+/// blocks of causal_rows(T) beyond.
+inline constexpr std::size_t key_sum_rows(std::size_t T) { return T > 256 ? causal_rows(T) : T; }
+
 /// A grow-only scratch buffer of at least `floats` floats, one per thread (attention's d loss / d pattern
 /// of the head a thread is working on). Valid until the calling thread's next call with a larger size.
 inline float* head_scratch(std::size_t floats) {

@@ -125,7 +125,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         float* da = Slot::backward_mix(b, s, h);
         Att::backward(b, bh, pat, dp, Slot::weights(b, bh), da);
         // dq = dP k: one call up to T = 256, as the forward pass's P v.
-        const std::size_t qrows = T > 256 ? cb : T;
+        const std::size_t qrows = detail::key_sum_rows(T);
         for (std::size_t r0 = 0; r0 < T; r0 += qrows) {
           const std::size_t r1 = std::min(T, r0 + qrows);
           kernels::gemm_causal(tri::a_lower, r0, false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f,

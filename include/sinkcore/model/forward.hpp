@@ -119,7 +119,7 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
       // Without a pattern hook P is causal (zero beyond the diagonal) and a_lower skips, per micro-tile of
       // rows, the keys beyond its last row: one call up to T = 256 (one depth block; v read in place).
       // A hook may have written anything: rows [r0, r1) then read keys [0, r1).
-      const std::size_t rows = split || T > 256 ? cb : T;
+      const std::size_t rows = split ? cb : detail::key_sum_rows(T);
       for (std::size_t r0 = 0; r0 < T; r0 += rows) {
         const std::size_t r1 = std::min(T, r0 + rows);
         kernels::gemm_causal(split ? kernels::triangle::none : kernels::triangle::a_lower, r0, false, false, r1 - r0,
