@@ -27,8 +27,8 @@
 ///    chunks per thread, scheduled dynamically (robust to a core taken by other load), split along N
 ///    first (a column chunk packs only its own columns of op(B); a row chunk packs them again), along M
 ///    when M > 2 N (column chunks would each read all of op(A) again). No barriers.
-///  - a row-major op(A) or an A^T read in place is read from beyond the L2 on the first pass over a block
-///    of rows (jr == 0), so the micro-kernel then prefetches the next micro-panel while the current one
+///  - a row-major op(A) or an A^T read in place is read from beyond the L2 on the first pass over a
+///    micro-panel (jr == 0), so the micro-kernel then prefetches the next micro-panel while the current one
 ///    runs (measured on a Zen 4 with cold operands: the tiny model's MLP-projection dW at T = 64,
 ///    512 x 128 x 1024, 1.45-1.50 -> 1.22-1.27 ms; for a row-major A, inside the tiny model's training
 ///    step on a Zen 5: the backward products dY W^T of q, k, v and the projection 150-152 -> 166-167
@@ -342,7 +342,7 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
 /// place (ars 1, aks lda: MR contiguous values per k) or the user's row-major op(A) read in place (ars lda,
 /// aks 1). MM and NVV are compile-time, so the accumulators stay in registers.
 /// `pf` (or null): the next micro-panel of the user's op(A), same layout, prefetched while this one runs
-/// (its first pass over a block of rows reads A from beyond the L2). `bias` (or null): store_tile's bias row.
+/// (its first pass over a micro-panel reads A from beyond the L2). `bias` (or null): store_tile's bias row.
 template <class Arch, std::size_t NRS, std::size_t MM, std::size_t NVV>
 inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars, std::size_t aks,
                     const float* __restrict Bp, float* C, std::size_t ldc, std::size_t m, std::size_t n, float alpha,
