@@ -192,8 +192,9 @@ TEMPLATE_LIST_TEST_CASE("gemm packs an aliasing A^T once for all blocks of colum
   // N = 6000 is more columns than half of any L2 holds at kc = 350 (up to 16 MiB: 5991), so the product
   // runs in several blocks of columns, and A^T (row stride 1 KiB) is packed on the first and kept: two
   // blocks of rows (200 = 192 + 8) and two of depth (700 = 2 x 350) at their own places in the buffer.
-  // Slices of 96 columns fit one block each (A^T read in place with AVX2's and AVX-512's panels, fewer
-  // than 8 of them; packed per call with SSE2's 8-column ones), and every entry is the same chain of FMAs.
+  // Slices of 96 columns read it in place with AVX2's and AVX-512's panels (fewer than 8 of them) and pack
+  // it per call with SSE2's 8-column ones (one block each with an L2 of 512 KiB or more); every entry is
+  // the same chain of FMAs either way.
   using Arch = TestType;
   INFO("arch " << Arch::name());
   gemm_case c{true, false, 200, 6000, 700, 1.f, 0.5f, 56, 0, 0};
