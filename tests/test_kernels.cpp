@@ -575,6 +575,81 @@ TEMPLATE_LIST_TEST_CASE("causal softmax backward: formula and finite differences
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row loops of before, to the bit",
+                        "[softmax]", arch_list) {
+  // The kernel reads a row's partial last vector with a masked load; before, it built that vector lane by
+  // lane and finished the max and the weights in scalar loops. Same operations, so the same bits: the max
+  // of scale * s, exp(scale * s - m) rounded once (fused), the exponentials summed vector by vector in
+  // order (the partial one last, zeros beyond the row), xsimd::hadd, one reciprocal, one product each.
+  using Arch = TestType;
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  INFO("arch " << Arch::name());
+  for (const std::size_t T : {std::size_t(1), std::size_t(3), W, W + 1, std::size_t(31), std::size_t(64), std::size_t(70)}) {
+    for (const float scale : {0.17677669f, -0.5f, 1.f}) {
+      const std::size_t ld = T + 2;
+      auto S = random_vec(T * ld, unsigned(T * 7 + (scale < 0)), -20.f, 20.f);
+      for (std::size_t i = 0; i < T; ++i)
+        for (std::size_t j = i + 1; j < ld; ++j) S[i * ld + j] = (j < T) ? NaN : 12345.f;
+      auto got = S;
+      k::causal_softmax<Arch>(got.data(), T, ld, scale);
+      for (std::size_t i = 0; i < T; ++i) {
+        const float* r = S.data() + i * ld;
+        const std::size_t n = i + 1, nf = n / W * W;
+        float m = -INFINITY;
+        for (std::size_t j = 0; j < n; ++j) m = std::max(m, scale * r[j]);
+        alignas(64) float t[W], e[W];
+        b acc(0.f);
+        std::vector<float> want(n);
+        for (std::size_t j = 0; j < n; j += W) {
+          for (std::size_t q = 0; q < W; ++q) t[q] = j + q < n ? std::fma(scale, r[j + q], -m) : -INFINITY;
+          const b ev = xsimd::exp(b::load_aligned(t));
+          ev.store_aligned(e);
+          acc += ev;
+          for (std::size_t q = 0; q < W && j + q < n; ++q) want[j + q] = e[q];
+        }
+        const float inv = 1.f / xsimd::hadd(acc);
+        for (std::size_t j = 0; j < n; ++j) {
+          INFO("T " << T << " scale " << scale << " row " << i << " column " << j << " (whole vectors " << nf << ")");
+          REQUIRE(std::bit_cast<std::uint32_t>(got[i * ld + j]) == std::bit_cast<std::uint32_t>(inv * want[j]));
+        }
+        for (std::size_t j = n; j < T; ++j) REQUIRE(std::bit_cast<std::uint32_t>(got[i * ld + j]) == 0u);  // +0
+        for (std::size_t j = T; j < ld; ++j) REQUIRE(got[i * ld + j] == 12345.f);
+      }
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("simd helpers: hmax, a fused fms, masked lanes and partial stores", "[softmax]", arch_list) {
+  using Arch = TestType;
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  INFO("arch " << Arch::name());
+  alignas(64) float x[W];
+  for (unsigned seed = 0; seed < 20; ++seed) {
+    const auto v = random_vec(W, seed, -100.f, -1.f);  // all negative: a max that ignored a lane, or read 0, fails
+    std::copy(v.begin(), v.end(), x);
+    REQUIRE(k::simd::hmax<Arch>(b::load_aligned(x)) == *std::max_element(v.begin(), v.end()));
+  }
+  // (1 + 2^-12)^2 - 1 = 2^-11 + 2^-24: rounded once that is exact; rounding the product first loses 2^-24.
+  const float a = 1.f + std::ldexp(1.f, -12);
+  const b f = k::simd::fms<Arch>(b(a), b(a), b(1.f));
+  for (std::size_t q = 0; q < W; ++q) REQUIRE(f.get(q) == std::ldexp(1.f, -11) + std::ldexp(1.f, -24));
+  for (std::size_t n = 0; n < W; ++n) {
+    const auto lanes = k::simd::first_lanes<Arch>(n);
+    std::vector<float> buf(W + 2, -7.f);
+    const b y = xsimd::select(lanes, b(3.f), b(5.f));
+    k::simd::store_partial<Arch>(buf.data() + 1, y, n);
+    for (std::size_t q = 0; q < W + 2; ++q) {
+      INFO("n " << n << " lane " << q);
+      REQUIRE(buf[q] == (q >= 1 && q <= n ? 3.f : -7.f));  // lanes [0, n) written (all true), nothing else
+    }
+    std::vector<float> src(W, 2.f);
+    const b l = k::simd::load_partial<Arch>(src.data(), n);
+    for (std::size_t q = 0; q < W; ++q) REQUIRE(l.get(q) == (q < n ? 2.f : 0.f));
+  }
+}
+
 // ----------------------------------------------------------------------------------------- layernorm
 
 namespace {

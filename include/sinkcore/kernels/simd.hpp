@@ -30,14 +30,83 @@ inline float hsum(const xsimd::batch<float, Arch>& b) {
   return xsimd::hadd(b);
 }
 
-/// Horizontal maximum of a batch.
+/// Horizontal maximum of a batch: halves folded onto each other (log2 W steps; a maximum is the same in
+/// any order, the sign of a zero maximum aside). A NaN lane may or may not win.
 template <class Arch>
 inline float hmax(const xsimd::batch<float, Arch>& b) {
-  alignas(64) float t[xsimd::batch<float, Arch>::size];
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+#if defined(__AVX512F__)
+  if constexpr (W == 16) {
+    const __m512 v = b;
+    const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v),  // the upper half with AVX512F alone (no DQ)
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 e = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_max_ss(e, _mm_shuffle_ps(e, e, 1)));
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (W == 8) {
+    const __m256 v = b;
+    const __m128 q = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 e = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_max_ss(e, _mm_shuffle_ps(e, e, 1)));
+  }
+#endif
+  alignas(64) float t[W];
   b.store_aligned(t);
   float m = t[0];
-  for (std::size_t i = 1; i < xsimd::batch<float, Arch>::size; ++i) m = std::max(m, t[i]);
+  for (std::size_t i = 1; i < W; ++i) m = std::max(m, t[i]);
   return m;
+}
+
+/// x * y - z rounded once wherever the CPU has FMA. (xsimd 8.1's fms is x * y - z on AVX-512 and on the
+/// plain avx2 / sse architectures, fused only where the compiler contracts it, which GCC does not do where
+/// the product is also used elsewhere.) Without FMA: xsimd::fms.
+template <class Arch>
+inline xsimd::batch<float, Arch> fms(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
+                                     const xsimd::batch<float, Arch>& z) {
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+#if defined(__AVX512F__)
+  if constexpr (W == 16) return _mm512_fmsub_ps(x, y, z);
+#endif
+#if defined(__FMA__)
+  if constexpr (W == 8) return _mm256_fmsub_ps(x, y, z);
+  if constexpr (W == 4) return _mm_fmsub_ps(x, y, z);
+#endif
+  return xsimd::fms(x, y, z);
+}
+
+/// Lanes [0, n) true, the others false (n <= W).
+template <class Arch = xsimd::default_arch>
+inline xsimd::batch_bool<float, Arch> first_lanes(std::size_t n) {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  alignas(64) static constexpr float lane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static_assert(W <= 16);
+  return b::load_aligned(lane) < b(float(n));
+}
+
+/// Stores lanes [0, n) of x at p (unaligned, n < W); memory from p[n] on is neither read nor written.
+template <class Arch = xsimd::default_arch>
+inline void store_partial(float* p, const xsimd::batch<float, Arch>& x, std::size_t n) {
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+#if defined(__AVX512F__)
+  if constexpr (W == 16) {
+    _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1u), x);
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (W == 8) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lane), x);
+    return;
+  }
+#endif
+  alignas(64) float t[W];
+  x.store_aligned(t);
+  for (std::size_t i = 0; i < n; ++i) p[i] = t[i];
 }
 
 /// The first n < W floats at p (unaligned), zeros in the other lanes; memory beyond p[n - 1] is not read.
