@@ -308,9 +308,9 @@ TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta =
 
 TEMPLATE_LIST_TEST_CASE("gemm gives the same bits on 1 and 2 threads, cut along N or along M", "[gemm]",
                         arch_list) {
-  // 2 threads cut a large product into chunks: along N, or along M when M > 2 N (tall products, and the
-  // tiny model's dW of the MLP projection with its A^T at a 2 KiB stride). Every entry is the same chain
-  // of FMAs either way. The 1-thread results are also checked against the double reference (sampled).
+  // 2 threads cut a product in two: along N, or along M when M > 2 N (tall products, and the tiny model's
+  // dW of the MLP projection with its A^T at a 2 KiB stride). Every entry is the same chain of FMAs either
+  // way. The 1-thread results are also checked against the double reference (sampled).
   using Arch = TestType;
   INFO("arch " << Arch::name());
   struct shape { bool ta, tb; std::size_t M, N, K; };

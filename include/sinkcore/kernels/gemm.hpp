@@ -22,11 +22,11 @@
 ///    MR x KC panels (once for all blocks of columns).
 ///  - packed buffers are 64-byte aligned and thread-local (reused across calls); user memory is only
 ///    accessed with unaligned loads/stores (4-byte alignment is enough).
-///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems
-///    (balanced in MR/NR units), each running the serial blocked algorithm; large problems use up to 4
-///    chunks per thread, scheduled dynamically (robust to a core taken by other load), split along N
-///    first (a column chunk packs only its own columns of op(B); a row chunk packs them again), along M
-///    when M > 2 N (column chunks would each read all of op(A) again). No barriers.
+///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems, one
+///    per thread (balanced in MR/NR units), each running the serial blocked algorithm; on ties along N
+///    (a thread packs only its own columns of op(B)), along M when M > 2 N (a column cut would read all of
+///    op(A) once per thread). More, smaller chunks scheduled dynamically each packed their own copy of
+///    what they share, and lost 0-13 % on an idle machine. No barriers.
 ///  - a row-major op(A) or an A^T read in place is read from beyond the L2 on the first pass over a
 ///    micro-panel (jr == 0), so the micro-kernel then prefetches the next micro-panel while the current one
 ///    runs (measured on a Zen 4 with cold operands: the tiny model's MLP-projection dW at T = 64,
@@ -706,8 +706,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     nt = omp_get_max_threads();
 #endif
   const std::size_t mu = (M + P::MR - 1) / P::MR, nu = (N + P::NR - 1) / P::NR;
-  // Threads cut a product along N, or along M when it is more than twice as tall as wide (see the chunks
-  // below).
+  // Where the grid below has a choice, threads cut a product along N, or along M when it is more than twice
+  // as tall as wide.
   const bool along_m = M > 2 * N;
   if (nt > 1 && (mu * nu) >= 2 && K > 0 && alpha != 0.f && M > 1 && N > 1) {
     // Row / column range of part p of q, in whole MR / NR units (the last one takes the remainder).
@@ -732,8 +732,11 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
             const double cols = double((n1 - n0 + P::W - 1) / P::W * P::W);
             cost = std::max(cost, double(m1 - m0) * cols);
           }
-        // On ties, split the way the chunks below are cut: N (each thread then packs only its slice of B),
-        // or M (AVX2, 2 threads, tiny proj dW 512 x 128 x 2048: 0.96 -> 1.04 x OpenBLAS).
+        // On ties: along N (each thread then packs only its slice of op(B); a cut along M packs all of it
+        // once per thread), or along M when M > 2 N (a column cut reads all of op(A) once per thread, and
+        // with N small each thread's panels of op(B) would be few). Cut into row chunks as soon as M > N,
+        // GPT-2's proj and fc dX (1024 x 768 x 3072) lost 5-17 % (Intel Xeon, AVX-512, 4 chunks per thread
+        // then), hence the factor; AVX2, tiny proj dW (512 x 128 x 2048): 0.96 -> 1.04 x OpenBLAS by rows.
         if (cost < best_cost * 0.98 ||
             (cost <= best_cost * 1.02 && t == best_t && (along_m ? tm > best_tm : tn > best_tn))) {
           best_cost = cost;
@@ -743,29 +746,16 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
         }
       }
     if (best_t > 1) {
-      std::size_t tm = best_tm, tn = best_tn;
-      // Large problems: up to 4 chunks per thread, handed out dynamically, so that a thread slowed
-      // down by other load on the machine (2 cores, shared) does not hold the others back. Chunks keep
-      // >= ~16 MFLOP each.
-      const double flops = 2.0 * double(M) * double(N) * double(K);
-      const std::size_t c = std::size_t(std::clamp(flops / (double(best_t) * 16e6), 1.0, 4.0));
-      if (c > 1) {
-        // A row chunk packs the same K x N of op(B) as every other row chunk; a column chunk reads the
-        // whole M x K of op(A) again (in place, or packed where its stride aliases). Along N first, unless
-        // M > 2 N: a packed copy costs about twice a read in place. 2 threads, sinkcore / OpenBLAS, AVX-512
-        // on an Intel Xeon (Emerald Rapids): tiny proj dW (512 x 128 x 2048, TN) 0.98 -> 1.14, the tiny
-        // model's forward products (M = 2048, N = 128-512) 1.10-1.17 -> 1.18-1.36; GPT-2's proj and fc dX
-        // (1024 x 768 x 3072) cut by rows too fell to 0.83-0.95 x (1.02-1.04 by columns), hence the factor.
-        std::size_t& more = along_m ? tm : tn;
-        std::size_t& other = along_m ? tn : tm;
-        const std::size_t units = along_m ? mu : nu, other_units = along_m ? nu : mu;
-        const std::size_t grown = std::min(units, more * c);
-        const std::size_t rest = (more * c + grown - 1) / grown;
-        more = grown;
-        other = std::min(other_units, other * rest);
-      }
+      // One chunk per thread. Up to 4 per thread, handed out dynamically (so that a thread slowed down by
+      // other load does not hold the others back), lost 0-13 % on an idle machine: every chunk packs its
+      // own copy of what the chunks share (a row chunk all of op(B), a column chunk a packed A^T) or reads
+      // it again. AMD EPYC Zen 5, 2 threads, GFLOP/s with 4 -> 1 chunks per thread, the shapes of
+      // bench_gemm: AVX-512 tiny proj dW (512 x 128 x 2048, TN) 394 -> 451-458, tiny fc dX 404-416 -> 466,
+      // GPT-2 fc dW 426-432 -> 436-438, the tiny forward products +1-5 %; AVX2 GPT-2 fc dW 205-211 ->
+      // 227-228, tiny proj dW 194-200 -> 219-223, GPT-2 qkv 233-242 -> 246-253; no shape slower.
+      const std::size_t tm = best_tm, tn = best_tn;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(int(best_t)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(int(best_t)) schedule(static, 1)
 #endif
       for (std::size_t id = 0; id < tm * tn; ++id) {
         const std::size_t pm = id / tn, pn = id % tn;
