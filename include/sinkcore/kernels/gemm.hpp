@@ -295,11 +295,24 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
   const float* in = bias ? bias : C;
   const std::size_t ldin = bias ? 0 : ldc;
   if (m == MM && n == NVV * W) {
-    if (beta == 0.f) {
+    // alpha == 1 (every product of a training step): 1 * x and fma(1, x, y) are x and x + y exactly, so the
+    // multiplies are left out (24 of them per AVX-512 tile, on the FMA pipes, beside 24 FMAs per k).
+    if (beta == 0.f && alpha == 1.f) {
+#pragma GCC unroll 16
+      for (std::size_t i = 0; i < MM; ++i)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NVV; ++v) c[i][v].store_unaligned(C + i * ldc + v * W);
+    } else if (beta == 0.f) {
 #pragma GCC unroll 16
       for (std::size_t i = 0; i < MM; ++i)
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NVV; ++v) (va * c[i][v]).store_unaligned(C + i * ldc + v * W);
+    } else if (beta == 1.f && alpha == 1.f) {
+#pragma GCC unroll 16
+      for (std::size_t i = 0; i < MM; ++i)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NVV; ++v)
+          (c[i][v] + batch::load_unaligned(in + i * ldin + v * W)).store_unaligned(C + i * ldc + v * W);
     } else {
       const batch vb(beta);
 #pragma GCC unroll 16
