@@ -3,6 +3,7 @@
 // compiler flags allow them). No timings here: see bench/ (the profile zones' test below checks how time is
 // attributed, not how much there is).
 #define SINKCORE_PROFILE  // profile.hpp's zones compiled in (they measure only while enabled)
+#include <sinkcore/components/attention.hpp>
 #include <sinkcore/kernels/kernels.hpp>
 #include <sinkcore/profile.hpp>
 
@@ -585,7 +586,8 @@ TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row 
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
   INFO("arch " << Arch::name());
-  for (const std::size_t T : {std::size_t(1), std::size_t(3), W, W + 1, std::size_t(31), std::size_t(64), std::size_t(70)}) {
+  const std::size_t rows[] = {1, 3, W, W + 1, 31, 64, 70};
+  for (const std::size_t T : rows) {
     for (const float scale : {0.17677669f, -0.5f, 1.f}) {
       const std::size_t ld = T + 2;
       auto S = random_vec(T * ld, unsigned(T * 7 + (scale < 0)), -20.f, 20.f);
@@ -618,6 +620,57 @@ TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row 
       }
     }
   }
+}
+
+TEST_CASE("softmax + 1 and an extra slot's rows keep their values: the former formula, to the bit", "[softmax]") {
+  // attention::normalisation::forward_rows shares the causal row kernel; its max takes in the slot's logit
+  // c_i and, for softmax + 1, a logit 0; its sum adds exp(c_i - m) and exp(-m) after the row's own.
+  using Arch = xsimd::default_arch;
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  auto check = [](auto component, bool with_slot) {
+    constexpr bool plus_one = decltype(component)::plus_one;
+    for (const std::size_t T : {std::size_t(1), std::size_t(5), W + 3, std::size_t(64)}) {
+      const float scale = 0.25f;
+      auto S = random_vec(T * T, unsigned(T * 3 + with_slot + 2 * plus_one), -30.f, 30.f);
+      for (std::size_t i = 0; i < T; ++i)
+        for (std::size_t j = i + 1; j < T; ++j) S[i * T + j] = NaN;
+      auto slot = random_vec(T, unsigned(T + 77), -8.f, 8.f);
+      auto got = S;
+      auto got_slot = slot;
+      decltype(component)::forward_rows(got.data(), T, scale, with_slot ? got_slot.data() : nullptr, 0.f);
+      for (std::size_t i = 0; i < T; ++i) {
+        const float* r = S.data() + i * T;
+        const std::size_t n = i + 1;
+        float m = plus_one ? 0.f : -INFINITY;
+        for (std::size_t j = 0; j < n; ++j) m = std::max(m, scale * r[j]);
+        if (with_slot) m = std::max(m, slot[i]);
+        alignas(64) float t[W], e[W];
+        b acc(0.f);
+        std::vector<float> want(n);
+        for (std::size_t j = 0; j < n; j += W) {
+          for (std::size_t q = 0; q < W; ++q) t[q] = j + q < n ? std::fma(scale, r[j + q], -m) : -INFINITY;
+          const b ev = xsimd::exp(b::load_aligned(t));
+          ev.store_aligned(e);
+          acc += ev;
+          for (std::size_t q = 0; q < W && j + q < n; ++q) want[j + q] = e[q];
+        }
+        float sum = xsimd::hadd(acc);
+        const float e_slot = with_slot ? std::exp(slot[i] - m) : 0.f;
+        sum += e_slot;
+        if (plus_one) sum += std::exp(-m);
+        const float inv = 1.f / sum;
+        INFO("T " << T << " row " << i << (plus_one ? " softmax + 1" : " softmax") << (with_slot ? ", slot" : ""));
+        for (std::size_t j = 0; j < n; ++j)
+          REQUIRE(std::bit_cast<std::uint32_t>(got[i * T + j]) == std::bit_cast<std::uint32_t>(inv * want[j]));
+        for (std::size_t j = n; j < T; ++j) REQUIRE(got[i * T + j] == 0.f);
+        if (with_slot) REQUIRE(std::bit_cast<std::uint32_t>(got_slot[i]) == std::bit_cast<std::uint32_t>(e_slot * inv));
+      }
+    }
+  };
+  check(sinkcore::attention::softmax_plus_one{}, false);
+  check(sinkcore::attention::softmax_plus_one{}, true);
+  check(sinkcore::attention::softmax{}, true);
 }
 
 TEMPLATE_LIST_TEST_CASE("simd helpers: hmax, a fused fms, masked lanes and partial stores", "[softmax]", arch_list) {

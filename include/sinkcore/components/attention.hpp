@@ -105,19 +105,22 @@ struct normalisation {
       if constexpr (is_sigmoid) {
         for (std::size_t j = 0; j < n; ++j) r[j] = sigmoid(scale * r[j] + bias);
         if (slot) slot[i] = sigmoid(slot[i] + bias);
+        std::fill(r + n, r + T, 0.f);
       } else {
-        float m = plus_one ? 0.f : -std::numeric_limits<float>::infinity();
-        for (std::size_t j = 0; j < n; ++j) m = std::max(m, scale * r[j]);
-        if (slot) m = std::max(m, slot[i]);
-        float s = kernels::softmax_detail::exp_shift_sum<xsimd::default_arch>(r, n, scale, m);
-        const float e_slot = slot ? std::exp(slot[i] - m) : 0.f;
-        s += e_slot;
-        if constexpr (plus_one) s += std::exp(-m);
-        const float inv = 1.f / s;
-        for (std::size_t j = 0; j < n; ++j) r[j] *= inv;
+        // The row as GPT-2's (kernels/softmax.hpp), its max and sum joined by the slot's logit and the
+        // "+1" (a logit 0): m = max(0 or -inf, c_i, scale s_ij), s = sum_j e_ij + e_slot (+ exp(-m)).
+        float m0 = plus_one ? 0.f : -std::numeric_limits<float>::infinity();
+        if (slot) m0 = std::max(m0, slot[i]);
+        float e_slot = 0.f;
+        auto extra = [&](float m, float s) {
+          e_slot = slot ? std::exp(slot[i] - m) : 0.f;
+          s += e_slot;
+          if constexpr (plus_one) s += std::exp(-m);
+          return s;
+        };
+        const float inv = kernels::softmax_detail::causal_row<xsimd::default_arch>(r, n, T, scale, m0, extra);
         if (slot) slot[i] = e_slot * inv;
       }
-      std::fill(r + n, r + T, 0.f);
     }
   }
 

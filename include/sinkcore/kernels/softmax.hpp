@@ -27,79 +27,64 @@ namespace sinkcore::kernels {
 
 namespace softmax_detail {
 
-/// r[j] = exp(scale*r[j] - m) for j < n; returns the sum. The tail goes through a padded vector
-/// (padding -inf -> exp = 0) so every entry uses the same xsimd::exp.
-template <class Arch>
-inline float exp_shift_sum(float* r, std::size_t n, float scale, float m) {
+/// One causal row r[0, T) in place, keys [0, n): r[j] = exp(scale r[j] - m) / s for j < n, 0 for n <= j < T,
+/// with m = max(m0, max_j scale r[j]) and s = add(m, sum_j exp(scale r[j] - m)) (`add`: the extra terms of
+/// softmax + 1 and of an extra slot; the identity for GPT-2's softmax). Returns 1 / s.
+/// No branch depends on n: the partial last vector is read with a masked load (lanes beyond n never read),
+/// its lanes beyond n hold -inf (exp gives 0), and it is written back with the zeros after it. The values
+/// are those of the scalar-tailed loops this replaced (the same FMAs, exponentials and sums, in the same
+/// order: test_kernels compares them bit for bit). 64 heads of 64 rows, one thread, Zen 5: AVX-512
+/// 155-180 -> 68-78 us, AVX2 140-150 -> 95-100 us; the old loops' time went mostly to branches on tails
+/// whose length changes with every row.
+template <class Arch, class Add>
+inline float causal_row(float* r, std::size_t n, std::size_t T, float scale, float m0, Add&& add) {
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
-  const b vs(scale), vm(m);
+  const b vs(scale), ninf(-std::numeric_limits<float>::infinity()), zero(0.f);
+  const std::size_t nf = n / W * W, rem = n - nf;
+  const auto tail = simd::first_lanes<Arch>(rem);
+  // The partial vector [nf, n) (rem may be 0: nothing read), -inf in the lanes beyond n.
+  const b xt = simd::load_partial<Arch>(r + nf, rem);
+  // m = max_j scale * r[j] (scale may be negative, so scale first).
+  b vmax = xsimd::select(tail, vs * xt, ninf);
+  for (std::size_t j = 0; j < nf; j += W) vmax = xsimd::max(vmax, vs * b::load_unaligned(r + j));
+  const float m = std::max(m0, simd::hmax<Arch>(vmax));
+  const b vm(m);
   b acc(0.f);
-  std::size_t j = 0;
-  for (; j + W <= n; j += W) {
-    const b e = xsimd::exp(xsimd::fms(vs, b::load_unaligned(r + j), vm));
+  for (std::size_t j = 0; j < nf; j += W) {
+    const b e = xsimd::exp(simd::fms<Arch>(vs, b::load_unaligned(r + j), vm));
     e.store_unaligned(r + j);
     acc += e;
   }
-  if (j < n) {
-    alignas(64) float t[W];
-    const std::size_t rem = n - j;
-    for (std::size_t q = 0; q < W; ++q) t[q] = q < rem ? scale * r[j + q] - m : -std::numeric_limits<float>::infinity();
-    const b e = xsimd::exp(b::load_aligned(t));
-    e.store_aligned(t);
-    for (std::size_t q = 0; q < rem; ++q) r[j + q] = t[q];
-    acc += e;
+  // Every argument scale * r[j] - m rounded once, as the scalar tail's was (GCC contracted it into an FMA).
+  // simd::fms, not xsimd::fms: on AVX-512 the latter is a product and a difference that GCC fuses only
+  // where the product has no other use, and vs * xt is also the max's.
+  const b et = xsimd::exp(xsimd::select(tail, simd::fms<Arch>(vs, xt, vm), ninf));  // 0 beyond n
+  acc += et;
+  const float inv_s = 1.f / add(m, xsimd::hadd(acc));
+  const b inv(inv_s);
+  for (std::size_t j = 0; j < nf; j += W) (inv * b::load_unaligned(r + j)).store_unaligned(r + j);
+  // [nf, T): the partial vector's weights, then zeros.
+  std::size_t j = nf;
+  if (j < T) {
+    const b last = xsimd::select(tail, inv * et, zero);
+    if (j + W <= T) last.store_unaligned(r + j);
+    else simd::store_partial<Arch>(r + j, last, T - j);
+    for (j += W; j + W <= T; j += W) zero.store_unaligned(r + j);
+    if (j < T) simd::store_partial<Arch>(r + j, zero, T - j);
   }
-  return xsimd::hadd(acc);
+  return inv_s;
 }
 
 }  // namespace softmax_detail
 
-/// Row by row without a branch that depends on the row's length: the partial last vector of a row is read
-/// with a masked load (lanes beyond the row never read), its lanes beyond i hold -inf (exp gives 0), and it
-/// is written back with the zeros after it. The values are those of the scalar-tailed loops this replaced
-/// (the same FMAs, exponentials and sums, in the same order: test_kernels compares them bit for bit). 64
-/// heads of 64 rows, one thread, Zen 5: AVX-512 155-180 -> 68-78 us, AVX2 140-150 -> 95-100 us; the old
-/// loops' time went mostly to branches on tails whose length changes with every row.
+/// Row i keeps keys j <= i (softmax_detail::causal_row).
 template <class Arch = xsimd::default_arch>
 void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
   const profile::zone pz(profile::part::softmax);
-  using b = xsimd::batch<float, Arch>;
-  constexpr std::size_t W = b::size;
-  const b vs(scale), ninf(-std::numeric_limits<float>::infinity()), zero(0.f);
-  for (std::size_t i = 0; i < T; ++i) {
-    float* r = S + i * ld;
-    const std::size_t n = i + 1, nf = n / W * W, rem = n - nf;
-    const auto tail = simd::first_lanes<Arch>(rem);
-    // The partial vector [nf, n) (rem may be 0: nothing read), -inf in the lanes beyond n.
-    const b xt = simd::load_partial<Arch>(r + nf, rem);
-    // m = max_j scale * r[j] (scale may be negative, so scale first).
-    b vmax = xsimd::select(tail, vs * xt, ninf);
-    for (std::size_t j = 0; j < nf; j += W) vmax = xsimd::max(vmax, vs * b::load_unaligned(r + j));
-    const b vm(simd::hmax<Arch>(vmax));
-    b acc(0.f);
-    for (std::size_t j = 0; j < nf; j += W) {
-      const b e = xsimd::exp(simd::fms<Arch>(vs, b::load_unaligned(r + j), vm));
-      e.store_unaligned(r + j);
-      acc += e;
-    }
-    // Every argument scale * r[j] - m rounded once, as the scalar tail's was (GCC contracted it into an FMA).
-    // simd::fms, not xsimd::fms: on AVX-512 the latter is a product and a difference that GCC fuses only
-    // where the product has no other use, and vs * xt is also the max's.
-    const b et = xsimd::exp(xsimd::select(tail, simd::fms<Arch>(vs, xt, vm), ninf));  // 0 beyond n
-    acc += et;
-    const b inv(1.f / xsimd::hadd(acc));
-    for (std::size_t j = 0; j < nf; j += W) (inv * b::load_unaligned(r + j)).store_unaligned(r + j);
-    // [nf, T): the partial vector's weights, then zeros.
-    std::size_t j = nf;
-    if (j < T) {
-      const b last = xsimd::select(tail, inv * et, zero);
-      if (j + W <= T) last.store_unaligned(r + j);
-      else simd::store_partial<Arch>(r + j, last, T - j);
-      for (j += W; j + W <= T; j += W) zero.store_unaligned(r + j);
-      if (j < T) simd::store_partial<Arch>(r + j, zero, T - j);
-    }
-  }
+  for (std::size_t i = 0; i < T; ++i)
+    softmax_detail::causal_row<Arch>(S + i * ld, i + 1, T, scale, -std::numeric_limits<float>::infinity(),
+                                     [](float, float s) { return s; });
 }
 
 template <class Arch = xsimd::default_arch>
