@@ -87,6 +87,8 @@ void causal_softmax(float* S, std::size_t T, std::size_t ld, float scale) {
                                      [](float, float s) { return s; });
 }
 
+/// Backward of causal_softmax: dS[i][j] = scale * P[i][j] * (dP[i][j] - sum_{k<=i} P[i][k] dP[i][k]) for
+/// j <= i, 0 for j > i. dS is overwritten; it may alias dP.
 template <class Arch = xsimd::default_arch>
 void causal_softmax_backward(const float* P, const float* dP, float* dS, std::size_t T, std::size_t ld,
                              float scale) {
