@@ -576,6 +576,30 @@ TEMPLATE_LIST_TEST_CASE("causal softmax backward: formula and finite differences
   }
 }
 
+namespace {
+
+/// The former causal-softmax row loops' exponentials want[j] = exp(scale r[j] - m), j < n (the argument
+/// rounded once), and their sum: vector by vector in order, the partial vector last with zeros beyond n,
+/// xsimd::hadd.
+template <class Arch>
+float former_exps(const float* r, std::size_t n, float scale, float m, std::vector<float>& want) {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t W = b::size;
+  alignas(64) float t[W], e[W];
+  b acc(0.f);
+  want.assign(n, 0.f);
+  for (std::size_t j = 0; j < n; j += W) {
+    for (std::size_t q = 0; q < W; ++q) t[q] = j + q < n ? std::fma(scale, r[j + q], -m) : -INFINITY;
+    const b ev = xsimd::exp(b::load_aligned(t));
+    ev.store_aligned(e);
+    acc += ev;
+    for (std::size_t q = 0; q < W && j + q < n; ++q) want[j + q] = e[q];
+  }
+  return xsimd::hadd(acc);
+}
+
+}  // namespace
+
 TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row loops of before, to the bit",
                         "[softmax]", arch_list) {
   // The kernel reads a row's partial last vector with a masked load; before, it built that vector lane by
@@ -583,8 +607,7 @@ TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row 
   // of scale * s, exp(scale * s - m) rounded once (fused), the exponentials summed vector by vector in
   // order (the partial one last, zeros beyond the row), xsimd::hadd, one reciprocal, one product each.
   using Arch = TestType;
-  using b = xsimd::batch<float, Arch>;
-  constexpr std::size_t W = b::size;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
   INFO("arch " << Arch::name());
   const std::size_t rows[] = {1, 3, W, W + 1, 31, 64, 70};
   for (const std::size_t T : rows) {
@@ -600,17 +623,8 @@ TEMPLATE_LIST_TEST_CASE("causal softmax keeps its values: the scalar-tailed row 
         const std::size_t n = i + 1, nf = n / W * W;
         float m = -INFINITY;
         for (std::size_t j = 0; j < n; ++j) m = std::max(m, scale * r[j]);
-        alignas(64) float t[W], e[W];
-        b acc(0.f);
-        std::vector<float> want(n);
-        for (std::size_t j = 0; j < n; j += W) {
-          for (std::size_t q = 0; q < W; ++q) t[q] = j + q < n ? std::fma(scale, r[j + q], -m) : -INFINITY;
-          const b ev = xsimd::exp(b::load_aligned(t));
-          ev.store_aligned(e);
-          acc += ev;
-          for (std::size_t q = 0; q < W && j + q < n; ++q) want[j + q] = e[q];
-        }
-        const float inv = 1.f / xsimd::hadd(acc);
+        std::vector<float> want;
+        const float inv = 1.f / former_exps<Arch>(r, n, scale, m, want);
         for (std::size_t j = 0; j < n; ++j) {
           INFO("T " << T << " scale " << scale << " row " << i << " column " << j << " (whole vectors " << nf << ")");
           REQUIRE(std::bit_cast<std::uint32_t>(got[i * ld + j]) == std::bit_cast<std::uint32_t>(inv * want[j]));
@@ -626,8 +640,7 @@ TEST_CASE("softmax + 1 and an extra slot's rows keep their values: the former fo
   // attention::normalisation::forward_rows shares the causal row kernel; its max takes in the slot's logit
   // c_i and, for softmax + 1, a logit 0; its sum adds exp(c_i - m) and exp(-m) after the row's own.
   using Arch = xsimd::default_arch;
-  using b = xsimd::batch<float, Arch>;
-  constexpr std::size_t W = b::size;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
   auto check = [](auto component, bool with_slot) {
     constexpr bool plus_one = decltype(component)::plus_one;
     for (const std::size_t T : {std::size_t(1), std::size_t(5), W + 3, std::size_t(64)}) {
@@ -645,17 +658,8 @@ TEST_CASE("softmax + 1 and an extra slot's rows keep their values: the former fo
         float m = plus_one ? 0.f : -INFINITY;
         for (std::size_t j = 0; j < n; ++j) m = std::max(m, scale * r[j]);
         if (with_slot) m = std::max(m, slot[i]);
-        alignas(64) float t[W], e[W];
-        b acc(0.f);
-        std::vector<float> want(n);
-        for (std::size_t j = 0; j < n; j += W) {
-          for (std::size_t q = 0; q < W; ++q) t[q] = j + q < n ? std::fma(scale, r[j + q], -m) : -INFINITY;
-          const b ev = xsimd::exp(b::load_aligned(t));
-          ev.store_aligned(e);
-          acc += ev;
-          for (std::size_t q = 0; q < W && j + q < n; ++q) want[j + q] = e[q];
-        }
-        float sum = xsimd::hadd(acc);
+        std::vector<float> want;
+        float sum = former_exps<Arch>(r, n, scale, m, want);
         const float e_slot = with_slot ? std::exp(slot[i] - m) : 0.f;
         sum += e_slot;
         if (plus_one) sum += std::exp(-m);
