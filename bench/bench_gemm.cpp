@@ -1,7 +1,7 @@
 // GEMM benchmark: sinkcore::kernels::gemm vs OpenBLAS cblas_sgemm on the model's shapes, 1 and 2
 // threads, plus the machine's measured FMA peak. Run through bench/run_gemm.sh (unsets
 // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE so OpenBLAS picks its kernel for this CPU).
-//   bench_gemm [--reps N] [--rounds R] [--extra] [--trans]
+//   bench_gemm [--reps N] [--rounds R] [--extra] [--trans] [--openblas-core | --sinkcore-arch]
 // --trans adds backward-pass (NT / TN) shapes, --extra attention-head shapes and M = 1.
 #include <sinkcore/kernels/gemm.hpp>
 
@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--trans")) trans = true;
     else if (!std::strcmp(argv[i], "--openblas-core")) {  // which kernel OpenBLAS picked, for run_gemm.sh
       std::printf("%s\n", openblas_get_corename());
+      return 0;
+    } else if (!std::strcmp(argv[i], "--sinkcore-arch")) {  // the ISA this build's kernels use, for run_gemm.sh
+      std::printf("%s\n", arch::name());
       return 0;
     }
   }

@@ -17,19 +17,31 @@ echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, ISA flags: ${isa:-none of avx2/avx512f}; other load on the machine lowers every figure."
 echo
 
+# gemm_table BUILD: run_gemm.sh on that build, as a markdown table with its header lines as a list.
+gemm_table() {
+  "$here/run_gemm.sh" "$1" --trans > "$tmp/gemm.txt"
+  grep -E '^(OpenBLAS core|sinkcore arch|FMA peak)' "$tmp/gemm.txt" | sed 's/^/- /'
+  echo
+  echo "| shape | M | N | K | op | threads | sinkcore | OpenBLAS | ratio | sinkcore % of peak | OpenBLAS % of peak |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  # A row: "<name words> M N K op threads | ours openblas ratio | ours% oblas% | max|d|"; the name has spaces.
+  awk -F'|' 'NF >= 4 && $1 ~ /[0-9]/ {
+    n = split($1, a, " "); name = a[1]; for (i = 2; i <= n - 5; ++i) name = name " " a[i];
+    split($2, b, " "); split($3, c, " ");
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, a[n-4], a[n-3], a[n-2], a[n-1], a[n], b[1], b[2], b[3], c[1], c[2] }' "$tmp/gemm.txt"
+  echo
+}
+
 echo "## GEMM: sinkcore against OpenBLAS (GFLOP/s, best of several trials)"
 echo
-"$here/run_gemm.sh" "$build" --trans > "$tmp/gemm.txt"
-grep -E '^(OpenBLAS core|sinkcore arch|FMA peak)' "$tmp/gemm.txt" | sed 's/^/- /'
-echo
-echo "| shape | M | N | K | op | threads | sinkcore | OpenBLAS | ratio | sinkcore % of peak | OpenBLAS % of peak |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-# A row: "<name words> M N K op threads | ours openblas ratio | ours% oblas% | max|d|"; the name has spaces.
-awk -F'|' 'NF >= 4 && $1 ~ /[0-9]/ {
-  n = split($1, a, " "); name = a[1]; for (i = 2; i <= n - 5; ++i) name = name " " a[i];
-  split($2, b, " "); split($3, c, " ");
-  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, a[n-4], a[n-3], a[n-2], a[n-1], a[n], b[1], b[2], b[3], c[1], c[2] }' "$tmp/gemm.txt"
-echo
+gemm_table "$build"
+# On an AVX-512 CPU scripts/bootstrap.sh bench also builds sinkcore's AVX2 path (BUILD-avx2, -march=haswell):
+# both kernel paths side by side, each against OpenBLAS's kernel for the same ISA.
+if [ -x "$build-avx2/bench/bench_gemm" ]; then
+  echo "### The AVX2 path on the same CPU (a -march=haswell build, against OpenBLAS's AVX2 kernel)"
+  echo
+  gemm_table "$build-avx2"
+fi
 
 echo "## Training step: sinkcore against PyTorch (tiny default, B 16, T 128, fp32)"
 echo

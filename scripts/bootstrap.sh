@@ -35,6 +35,12 @@ if [ "$mode" = bench ]; then
   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=OFF -DSINKCORE_BUILD_EXAMPLES=OFF \
     -DSINKCORE_BUILD_BENCH=ON >/dev/null
   cmake --build build-bench -j "$jobs"
+  # On an AVX-512 CPU, sinkcore's AVX2 kernel path too (its GEMM table beside the native one).
+  if grep -qw avx512f /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo; then
+    cmake -S . -B build-bench-avx2 -DCMAKE_BUILD_TYPE=Release -DSINKCORE_BUILD_TESTS=OFF -DSINKCORE_BUILD_EXAMPLES=OFF \
+      -DSINKCORE_BUILD_BENCH=ON -DSINKCORE_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=haswell >/dev/null
+    cmake --build build-bench-avx2 -j "$jobs" --target bench_gemm
+  fi
   bash bench/run_all.sh build-bench > bench-results.md.tmp && mv bench-results.md.tmp bench-results.md
   echo "bootstrap: wrote bench-results.md" >&2
   exit 0
