@@ -219,7 +219,8 @@ TEMPLATE_LIST_TEST_CASE("gemm packs an aliasing A^T once for all blocks of colum
 TEMPLATE_LIST_TEST_CASE("gemm reads a small op(B) in place: the values of the packed path, bit for bit", "[gemm]",
                         arch_list) {
   // A row-major op(B) of whole vectors per row (N % W == 0, N <= 64) in a product of M <= 128 rows and
-  // K <= 256 is read in place; with M > 128 the same op(B) is packed. Rows of C do not depend on M, so
+  // K <= 256 is read in place (with op(A) = A^T, up to M = 256 at any N and K); with M > 256 the same op(B)
+  // is packed. Rows of C do not depend on M, so
   // the first M rows of the taller product must equal the small one's to the bit (and the reference).
   using Arch = TestType;
   constexpr std::size_t W = xsimd::batch<float, Arch>::size;
@@ -230,7 +231,7 @@ TEMPLATE_LIST_TEST_CASE("gemm reads a small op(B) in place: the values of the pa
       for (std::size_t K : {1, 37, 256})
         for (int ta = 0; ta < 2; ++ta)
           for (float beta : {0.f, 1.f}) {
-            const std::size_t Mbig = 200;  // > 128: packed
+            const std::size_t Mbig = 300;  // > 256: packed, with A or with A^T
             gemm_case big{bool(ta), false, Mbig, N, K, 0.5f, beta, 3, seed % 2 ? std::size_t(0) : std::size_t(5), 2};
             gemm_data d(big, seed++);
             const auto Cbig = run_gemm<Arch>(d);
@@ -244,6 +245,41 @@ TEMPLATE_LIST_TEST_CASE("gemm reads a small op(B) in place: the values of the pa
             CHECK(diff == 0);
             if (M == 64 && K == 37) check_gemm(d, Cbig);
           }
+}
+
+TEMPLATE_LIST_TEST_CASE("gemm reads op(B) in place under an A^T of few rows: the packed path's values, bit for bit",
+                        "[gemm]", arch_list) {
+  // op(A) = A^T with M <= 256 and a row-major op(B) of whole vectors per row (a weight gradient X^T dY): op(B)
+  // is read in place at any N and K (several blocks of depth and of columns, partial tiles, the A^T packed
+  // at an aliasing stride), unless its row stride is a multiple of 4 KiB. The first M rows of a taller
+  // product (M = 300, packed) must equal it to the bit, and both the reference.
+  using Arch = TestType;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+  INFO("arch " << Arch::name());
+  const int threads_before = omp_get_max_threads();
+  unsigned seed = 300;
+  for (std::size_t N : {3 * W, 512 / W * W, 1024 / W * W})
+    for (std::size_t M : {std::size_t(8), std::size_t(37), std::size_t(256)})
+      for (std::size_t K : {std::size_t(70), std::size_t(1000)})
+        for (std::size_t pad_a : {std::size_t(0), std::size_t(1024 - 300)})  // lda 300 or 1024 (A^T packed)
+          for (float beta : {0.f, 1.f}) {
+            gemm_case big{true, false, 300, N, K, 1.f, beta, pad_a, N == 1024 ? 0 : 3, 1};  // ldb 4 KiB: packed
+            gemm_data d(big, seed++);
+            for (int threads : {1, 2}) {
+              omp_set_num_threads(threads);
+              const auto Cbig = run_gemm<Arch>(d);
+              std::vector<float> C(d.C0.begin(), d.C0.begin() + std::ptrdiff_t(M * d.ldc));
+              k::gemm<Arch>(true, false, M, N, K, 1.f, d.A.data(), d.lda, d.B.data(), d.ldb, beta, C.data(), d.ldc);
+              INFO("M " << M << " N " << N << " K " << K << " lda " << d.lda << " beta " << beta << " threads "
+                        << threads);
+              std::size_t diff = 0;
+              for (std::size_t i = 0; i < M; ++i)
+                for (std::size_t j = 0; j < N; ++j) diff += !(C[i * d.ldc + j] == Cbig[i * d.ldc + j]);
+              CHECK(diff == 0);
+              if (threads == 1 && M == 37 && K == 70) check_gemm(d, Cbig);
+            }
+          }
+  omp_set_num_threads(threads_before);
 }
 
 TEMPLATE_LIST_TEST_CASE("gemm alpha/beta semantics", "[gemm]", arch_list) {

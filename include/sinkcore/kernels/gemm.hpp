@@ -38,7 +38,10 @@
 ///    per-head products P v, P^T dz, dP k, dP^T q) is read in place by the micro-kernel instead of packed:
 ///    the few row tiles that use a packed panel do not repay the copy. A layer's six products of every
 ///    head (tiny model, batch 16, one thread, Zen 5 AVX-512): T = 64 0.515 -> 0.46 ms, T = 128 2.02 ->
-///    1.75-1.81 ms. Same FMAs in the same order: the same values to the bit.
+///    1.75-1.81 ms. Same FMAs in the same order: the same values to the bit. So is a row-major op(B)
+///    under an A^T of at most 256 rows (a weight gradient X^T dY of a narrow layer), at any N and K.
+///  - every FMA is an explicit one (simd::fma), so the paths agree to the bit whatever the compiler's
+///    contraction setting (an instrumented build contracts xsimd's x * y + z in some places only).
 ///  - tiny problems (M == 1 or N == 1) skip packing entirely (vectorised GEMV).
 ///  - gemm_causal: the same loops on the part of a causal product that matters (attention's per-head
 ///    products), skipping per micro-tile the columns or the depth that its rows do not need.
@@ -319,7 +322,7 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
       for (std::size_t i = 0; i < MM; ++i)
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NVV; ++v) {
-          const batch r = xsimd::fma(va, c[i][v], vb * batch::load_unaligned(in + i * ldin + v * W));
+          const batch r = simd::fma(va, c[i][v], vb * batch::load_unaligned(in + i * ldin + v * W));
           r.store_unaligned(C + i * ldc + v * W);
         }
     }
@@ -333,7 +336,7 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
     float* p = C + i * ldc;
     const float* pin = in + i * ldin;
     for (std::size_t v = 0; v < nfull && v < NVV; ++v) {
-      const batch r = beta == 0.f ? va * c[i][v] : xsimd::fma(va, c[i][v], vb * batch::load_unaligned(pin + v * W));
+      const batch r = beta == 0.f ? va * c[i][v] : simd::fma(va, c[i][v], vb * batch::load_unaligned(pin + v * W));
       r.store_unaligned(p + v * W);
     }
     if (rem && nfull < NVV) {
@@ -343,7 +346,7 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
       if (beta == 0.f)
         for (std::size_t j = 0; j < rem; ++j) q[j] = alpha * tmp[j];
       else
-        for (std::size_t j = 0; j < rem; ++j) q[j] = alpha * tmp[j] + beta * qin[j];
+        for (std::size_t j = 0; j < rem; ++j) q[j] = simd::fma1(alpha, tmp[j], beta * qin[j]);
     }
   }
 }
@@ -387,7 +390,7 @@ inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars,
       for (std::size_t i = 0; i < MM; ++i) {
         const batch a(Ap[i]);
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NVV; ++v) c[i][v] = xsimd::fma(a, b[v], c[i][v]);
+        for (std::size_t v = 0; v < NVV; ++v) c[i][v] = simd::fma(a, b[v], c[i][v]);
       }
       Ap += aks;
       Bp += bstep;
@@ -407,7 +410,7 @@ inline void ukernel(std::size_t kc, const float* __restrict Ap, std::size_t ars,
       for (std::size_t i = 0; i < MM; ++i) {
         const batch a(ar[i][k]);
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < NVV; ++v) c[i][v] = xsimd::fma(a, b[v], c[i][v]);
+        for (std::size_t v = 0; v < NVV; ++v) c[i][v] = simd::fma(a, b[v], c[i][v]);
       }
       Bp += bstep;
     }
@@ -501,7 +504,7 @@ inline void gemv_path(bool trans_a, bool trans_b, std::size_t M, std::size_t N, 
         for (std::size_t k = 0; k < K; ++k) {
           const batch xv(x[k * xs]);
           const float* r = base + k * st + j;
-          for (std::size_t v = 0; v < 4; ++v) acc[v] = xsimd::fma(xv, batch::load_unaligned(r + v * W), acc[v]);
+          for (std::size_t v = 0; v < 4; ++v) acc[v] = simd::fma(xv, batch::load_unaligned(r + v * W), acc[v]);
         }
         for (std::size_t v = 0; v < 4; ++v) acc[v].store_aligned(tmp + v * W);
       } else {
@@ -509,13 +512,13 @@ inline void gemv_path(bool trans_a, bool trans_b, std::size_t M, std::size_t N, 
         for (std::size_t k = 0; k < K; ++k) {
           const float xv = x[k * xs];
           const float* r = base + k * st + j;
-          for (std::size_t q = 0; q < nb; ++q) t2[q] += xv * r[q];
+          for (std::size_t q = 0; q < nb; ++q) t2[q] = simd::fma1(xv, r[q], t2[q]);
         }
         std::copy(t2, t2 + 4 * W, tmp);
       }
       for (std::size_t q = 0; q < nb; ++q) {
         float* p = y + (j + q) * ys;
-        *p = alpha * tmp[q] + (beta == 0.f ? 0.f : beta * *p);
+        *p = beta == 0.f ? alpha * tmp[q] : simd::fma1(alpha, tmp[q], beta * *p);
       }
     }
   } else {
@@ -537,13 +540,13 @@ inline void gemv_path(bool trans_a, bool trans_b, std::size_t M, std::size_t N, 
       batch a0(0.f), a1(0.f);
       std::size_t k = 0;
       for (; k + 2 * W <= K; k += 2 * W) {
-        a0 = xsimd::fma(batch::load_unaligned(xc + k), batch::load_unaligned(r + k), a0);
-        a1 = xsimd::fma(batch::load_unaligned(xc + k + W), batch::load_unaligned(r + k + W), a1);
+        a0 = simd::fma(batch::load_unaligned(xc + k), batch::load_unaligned(r + k), a0);
+        a1 = simd::fma(batch::load_unaligned(xc + k + W), batch::load_unaligned(r + k + W), a1);
       }
       float s = xsimd::hadd(a0 + a1);
-      for (; k < K; ++k) s += xc[k] * r[k];
+      for (; k < K; ++k) s = simd::fma1(xc[k], r[k], s);
       float* p = y + j * ys;
-      *p = alpha * s + (beta == 0.f ? 0.f : beta * *p);
+      *p = beta == 0.f ? alpha * s : simd::fma1(alpha, s, beta * *p);
     }
   }
 }
@@ -586,7 +589,17 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   // A small op(B), row-major with whole vectors per row, is read in place instead of packed (attention's
   // per-head products: 6 per head, each packing its operand once for only a few row tiles). Its panels
   // stay in the L1 across the row tiles at this depth; the FMAs and their order are the same either way.
-  const bool inplace_b = !trans_b && N % P::W == 0 && N <= 64 && M <= 128 && K <= 256;
+  const bool small_b = !trans_b && N % P::W == 0 && N <= 64 && M <= 128 && K <= 256;
+  // So is a row-major op(B) times an A^T of few rows (a weight gradient X^T dY of a layer with few inputs:
+  // the tiny model's q, k, v, projection and fc dW, M = 128): its copy was read by only M / MR row tiles,
+  // and packing it took 6-7 % of those products. The panels are then read at the row stride, unless that
+  // is a multiple of 4 KiB (every row on the same cache sets). AMD EPYC Zen 5, AVX-512, one thread, inside
+  // the tiny model's training step at T = 64: 128 x 128 x 1024 TN 139 -> 132-135 us per call, 128 x 512 x
+  // 1024 551 -> 511-527 us (512 x 128 x 1024 in place: within noise, left packed); bench_gemm's tiny fc dW
+  // (128 x 512 x 2048) 247 -> 252 GFLOP/s on one thread, 428 -> 499 on two.
+  const bool tall_b =
+      trans_a && !trans_b && N % P::W == 0 && M <= 256 && (ldb * sizeof(float)) % 4096 != 0;
+  const bool inplace_b = small_b || tall_b;
   float* Bp = inplace_b ? nullptr : buffer_b().get(kc_max * nc_max);
   // A^T read in place touches one line per k at stride lda; with a stride that is a multiple of 4 KiB all
   // of them fall into the same cache sets, and the in-place read ran at 0.70-0.73 x OpenBLAS (AVX2 on a
@@ -613,8 +626,8 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
       const float* Bsrc = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
       if (!inplace_b) {
         pack_b<Arch>(trans_b, Bsrc, ldb, kc, nc, Bp);
-      } else {
-        // Read in place, the block's rows are fetched at once (a head's q, k or v slice is cold in the
+      } else if (small_b) {
+        // Read in place, a small block's rows are fetched at once (a head's q, k or v slice is cold in the
         // backward pass; the micro-kernel would meet its lines one by one).
         for (std::size_t k = 0; k < kc; ++k)
           for (std::size_t j = 0; j < nc; j += 64 / sizeof(float)) __builtin_prefetch(Bsrc + k * ldb + j, 0, 3);
@@ -628,7 +641,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
         float* Ablk = keep_at ? Ap + ic * K + pc * ((mc + MR - 1) / MR * MR) : Ap;
         if (pack_at && (jc == 0 || !keep_at)) {
           pack_a<MR>(true, Asrc, lda, mc, kc, Ablk);
-        } else if (inplace_b && trans_a) {
+        } else if (small_b && trans_a) {
           // Likewise a small A^T read in place (attention's P^T: one line per k for every 16 rows of C).
           for (std::size_t k = 0; k < kc; ++k)
             for (std::size_t i = 0; i < mc; i += 64 / sizeof(float)) __builtin_prefetch(Asrc + k * lda + i, 0, 3);
@@ -671,7 +684,9 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
                 jr == 0 && !pack_at && ir + 2 * MR <= mc ? (trans_a ? apanel + MR : apanel + MR * lda) : nullptr;
             // The first block of the depth starts from the bias row (if any), later ones from C.
             const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
-            if (inplace_b)
+            if (inplace_b && mr == MR && n == NR)
+              ukernel<Arch, 0, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt, bks);
+            else if (inplace_b)
               dispatch_m<Arch, 0>(k1 - k0, apanel, ars, aks, bp, bks, Ct, ldc, mr, n, alpha, beta_eff, bt,
                                   std::make_index_sequence<MR>{});
             else if (mr == MR && n == NR)

@@ -77,6 +77,35 @@ inline xsimd::batch<float, Arch> fms(const xsimd::batch<float, Arch>& x, const x
   return xsimd::fms(x, y, z);
 }
 
+/// x * y + z rounded once wherever the CPU has FMA, whatever the compiler's contraction setting (xsimd
+/// 8.1's fma is x * y + z on AVX-512 and on the plain avx2 / sse architectures, fused only where GCC
+/// contracts it, which -ffp-contract=off and instrumented builds do not do everywhere). Without FMA:
+/// xsimd::fma (two roundings). The GEMM accumulates with it, so its paths agree in every build.
+template <class Arch>
+inline xsimd::batch<float, Arch> fma(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
+                                     const xsimd::batch<float, Arch>& z) {
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+#if defined(__AVX512F__)
+  if constexpr (W == 16) return _mm512_fmadd_ps(x, y, z);
+#endif
+#if defined(__FMA__)
+  if constexpr (W == 8) return _mm256_fmadd_ps(x, y, z);
+  if constexpr (W == 4) return _mm_fmadd_ps(x, y, z);
+#endif
+  return xsimd::fma(x, y, z);
+}
+
+/// The scalar x * y + z rounded as simd::fma rounds each lane: once where the build has FMA (std::fma is
+/// then one instruction), twice otherwise.
+inline float fma1(float x, float y, float z) {
+#if defined(__FMA__) || defined(__AVX512F__)
+  return std::fma(x, y, z);
+#else
+  const float p = x * y;  // two roundings, as xsimd::fma without FMA
+  return p + z;
+#endif
+}
+
 /// Lanes [0, n) true, the others false (n <= W).
 template <class Arch = xsimd::default_arch>
 inline xsimd::batch_bool<float, Arch> first_lanes(std::size_t n) {
