@@ -713,7 +713,7 @@ TEST_CASE("softmax + 1 and an extra slot's rows keep their values: the former fo
   check(sinkcore::attention::softmax{}, true);
 }
 
-TEMPLATE_LIST_TEST_CASE("simd helpers: hmax, a fused fms, masked lanes and partial stores", "[softmax]", arch_list) {
+TEMPLATE_LIST_TEST_CASE("simd helpers: hmax, a fused fms and fma, masked lanes and partial stores", "[softmax]", arch_list) {
   using Arch = TestType;
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
@@ -735,6 +735,15 @@ TEMPLATE_LIST_TEST_CASE("simd helpers: hmax, a fused fms, masked lanes and parti
   const float want = fused ? std::ldexp(1.f, -11) + std::ldexp(1.f, -24) : std::ldexp(1.f, -11);
   const b f = k::simd::fms<Arch>(b(a), b(a), b(1.f));
   for (std::size_t q = 0; q < W; ++q) REQUIRE(f.get(q) == want);
+  // simd::fma (the GEMM's accumulation) likewise, and simd::fma1, the scalar rounded as its lanes are:
+  // a * a + (-1) is the same single rounding.
+  const b g = k::simd::fma<Arch>(b(a), b(a), b(-1.f));
+  for (std::size_t q = 0; q < W; ++q) REQUIRE(g.get(q) == want);
+#if defined(__FMA__) || defined(__AVX512F__)
+  REQUIRE(k::simd::fma1(a, a, -1.f) == std::ldexp(1.f, -11) + std::ldexp(1.f, -24));
+#else
+  REQUIRE(k::simd::fma1(a, a, -1.f) == std::ldexp(1.f, -11));
+#endif
   for (std::size_t n = 0; n < W; ++n) {
     const auto lanes = k::simd::first_lanes<Arch>(n);
     std::vector<float> buf(W + 2, -7.f);
