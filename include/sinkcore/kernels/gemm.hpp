@@ -38,8 +38,8 @@
 ///    per-head products P v, P^T dz, dP k, dP^T q) is read in place by the micro-kernel instead of packed:
 ///    the few row tiles that use a packed panel do not repay the copy. A layer's six products of every
 ///    head (tiny model, batch 16, one thread, Zen 5 AVX-512): T = 64 0.515 -> 0.46 ms, T = 128 2.02 ->
-///    1.75-1.81 ms. Same FMAs in the same order: the same values to the bit. So is a row-major op(B)
-///    under an A^T of at most 256 rows (a weight gradient X^T dY of a narrow layer), at any N and K.
+///    1.75-1.81 ms. Same FMAs in the same order: the same values to the bit. With AVX-512, so is a
+///    row-major op(B) under an A^T of at most 256 rows (a weight gradient X^T dY of a narrow layer).
 ///  - every FMA is an explicit one (simd::fma), so the paths agree to the bit whatever the compiler's
 ///    contraction setting (an instrumented build contracts xsimd's x * y + z in some places only).
 ///  - tiny problems (M == 1 or N == 1) skip packing entirely (vectorised GEMV).
@@ -590,15 +590,16 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
   // per-head products: 6 per head, each packing its operand once for only a few row tiles). Its panels
   // stay in the L1 across the row tiles at this depth; the FMAs and their order are the same either way.
   const bool small_b = !trans_b && N % P::W == 0 && N <= 64 && M <= 128 && K <= 256;
-  // So is a row-major op(B) times an A^T of few rows (a weight gradient X^T dY of a layer with few inputs:
-  // the tiny model's q, k, v, projection and fc dW, M = 128): its copy was read by only M / MR row tiles,
-  // and packing it took 6-7 % of those products. The panels are then read at the row stride, unless that
-  // is a multiple of 4 KiB (every row on the same cache sets). AMD EPYC Zen 5, AVX-512, one thread, inside
-  // the tiny model's training step at T = 64: 128 x 128 x 1024 TN 139 -> 132-135 us per call, 128 x 512 x
-  // 1024 551 -> 511-527 us (512 x 128 x 1024 in place: within noise, left packed); bench_gemm's tiny fc dW
-  // (128 x 512 x 2048) 247 -> 252 GFLOP/s on one thread, 428 -> 499 on two.
-  const bool tall_b =
-      trans_a && !trans_b && N % P::W == 0 && M <= 256 && (ldb * sizeof(float)) % 4096 != 0;
+  // With AVX-512, so is a row-major op(B) times an A^T of few rows (a weight gradient X^T dY of a layer
+  // with few inputs: the tiny model's q, k, v, projection and fc dW, M = 128): its copy was read by only
+  // M / MR row tiles, and packing it took 6-7 % of those products. The panels are then read at the row
+  // stride, unless that is a multiple of 4 KiB (every row on the same cache sets). AMD EPYC Zen 5, one
+  // thread: inside the tiny model's training step at T = 64, 128 x 128 x 1024 TN 139 -> 132-135 us per
+  // call, 128 x 512 x 1024 551 -> 511-527 us (512 x 128 x 1024 in place: within noise, left packed);
+  // M = 128 and 256, K = 2048, N = 128-768, 64-byte aligned or not: +1-15 % everywhere. The AVX2 path
+  // (6 x 16 tiles, a panel row of one line) lost 0-18 % in place on the same CPU, so it packs.
+  const bool tall_b = P::W >= 16 && trans_a && !trans_b && N % P::W == 0 && M <= 256 &&
+                      (ldb * sizeof(float)) % 4096 != 0;
   const bool inplace_b = small_b || tall_b;
   float* Bp = inplace_b ? nullptr : buffer_b().get(kc_max * nc_max);
   // A^T read in place touches one line per k at stride lda; with a stride that is a multiple of 4 KiB all
