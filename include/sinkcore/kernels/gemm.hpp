@@ -685,9 +685,13 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
                 jr == 0 && !pack_at && ir + 2 * MR <= mc ? (trans_a ? apanel + MR : apanel + MR * lda) : nullptr;
             // The first block of the depth starts from the bias row (if any), later ones from C.
             const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
-            if (inplace_b && mr == MR && n == NR)
-              ukernel<Arch, 0, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt, bks);
-            else if (inplace_b)
+            if constexpr (P::W >= 16) {
+              if (tall_b && mr == MR && n == NR) {  // full tiles with the prefetch of op(A)'s next micro-panel
+                ukernel<Arch, 0, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt, bks);
+                continue;
+              }
+            }
+            if (inplace_b)
               dispatch_m<Arch, 0>(k1 - k0, apanel, ars, aks, bp, bks, Ct, ldc, mr, n, alpha, beta_eff, bt,
                                   std::make_index_sequence<MR>{});
             else if (mr == MR && n == NR)
