@@ -686,7 +686,7 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
             // The first block of the depth starts from the bias row (if any), later ones from C.
             const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
             if constexpr (P::W >= 16) {
-              if (tall_b && mr == MR && n == NR) {  // full tiles with the prefetch of op(A)'s next micro-panel
+              if (tall_b && !small_b && mr == MR && n == NR) {  // full tiles, prefetching op(A)'s next panel
                 ukernel<Arch, 0, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt, bks);
                 continue;
               }
