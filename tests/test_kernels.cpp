@@ -219,8 +219,8 @@ TEMPLATE_LIST_TEST_CASE("gemm packs an aliasing A^T once for all blocks of colum
 TEMPLATE_LIST_TEST_CASE("gemm reads a small op(B) in place: the values of the packed path, bit for bit", "[gemm]",
                         arch_list) {
   // A row-major op(B) of whole vectors per row (N % W == 0, N <= 64) in a product of M <= 128 rows and
-  // K <= 256 is read in place (with op(A) = A^T, up to M = 256 at any N and K); with M > 256 the same op(B)
-  // is packed. Rows of C do not depend on M, so
+  // K <= 256 is read in place (with AVX-512 and op(A) = A^T, up to M = 256 at any N and K); with M > 256 the
+  // same op(B) is packed. Rows of C do not depend on M, so
   // the first M rows of the taller product must equal the small one's to the bit (and the reference).
   using Arch = TestType;
   constexpr std::size_t W = xsimd::batch<float, Arch>::size;
