@@ -685,8 +685,10 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
                 jr == 0 && !pack_at && ir + 2 * MR <= mc ? (trans_a ? apanel + MR : apanel + MR * lda) : nullptr;
             // The first block of the depth starts from the bias row (if any), later ones from C.
             const float* bt = bias && pc == 0 ? bias + jc + jr : nullptr;
+            // tall_b's full tiles, prefetching op(A)'s next micro-panel. Compiled for AVX-512 only (tall_b is
+            // false otherwise): one more micro-kernel instance in the AVX2 build cost other products 3-6 %.
             if constexpr (P::W >= 16) {
-              if (tall_b && !small_b && mr == MR && n == NR) {  // full tiles, prefetching op(A)'s next panel
+              if (tall_b && !small_b && mr == MR && n == NR) {
                 ukernel<Arch, 0, MR, P::NV>(k1 - k0, apanel, ars, aks, bp, Ct, ldc, mr, n, alpha, beta_eff, pf, bt, bks);
                 continue;
               }

@@ -60,23 +60,6 @@ inline float hmax(const xsimd::batch<float, Arch>& b) {
   return m;
 }
 
-/// x * y - z rounded once wherever the CPU has FMA. (xsimd 8.1's fms is x * y - z on AVX-512 and on the
-/// plain avx2 / sse architectures, fused only where the compiler contracts it, which GCC does not do where
-/// the product is also used elsewhere.) Without FMA: xsimd::fms.
-template <class Arch>
-inline xsimd::batch<float, Arch> fms(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
-                                     const xsimd::batch<float, Arch>& z) {
-  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
-#if defined(__AVX512F__)
-  if constexpr (W == 16) return _mm512_fmsub_ps(x, y, z);
-#endif
-#if defined(__FMA__)
-  if constexpr (W == 8) return _mm256_fmsub_ps(x, y, z);
-  if constexpr (W == 4) return _mm_fmsub_ps(x, y, z);
-#endif
-  return xsimd::fms(x, y, z);
-}
-
 /// x * y + z rounded once wherever the CPU has FMA, whatever the compiler's contraction setting (xsimd
 /// 8.1's fma is x * y + z on AVX-512 and on the plain avx2 / sse architectures, fused only where GCC
 /// contracts it, which -ffp-contract=off and instrumented builds do not do everywhere). Without FMA:
@@ -93,6 +76,15 @@ inline xsimd::batch<float, Arch> fma(const xsimd::batch<float, Arch>& x, const x
   if constexpr (W == 4) return _mm_fmadd_ps(x, y, z);
 #endif
   return xsimd::fma(x, y, z);
+}
+
+/// x * y - z, rounded as simd::fma rounds: fma(x, y, -z) (negating z is exact, and so is x * y + (-z) ==
+/// x * y - z without FMA). The causal softmax's exponents use it: xsimd 8.1's fms is a product and a
+/// difference that GCC does not fuse where the product is also used elsewhere.
+template <class Arch>
+inline xsimd::batch<float, Arch> fms(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
+                                     const xsimd::batch<float, Arch>& z) {
+  return simd::fma<Arch>(x, y, -z);
 }
 
 /// The scalar x * y + z rounded as simd::fma rounds each lane: once where the build has FMA (std::fma is
