@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark, one after the other, as one markdown report for this CPU on stdout: the machine (CPU
-# model, ISA, cores), the FMA peak, GEMM against OpenBLAS, a training step against PyTorch, throughput
-# against context length, and the GPT-2-small forward with hooks. Usage: bench/run_all.sh [build-dir]
-# (scripts/bootstrap.sh bench installs what it needs, builds build-bench and runs this).
+# model, ISA, cores), the FMA peak, GEMM against OpenBLAS, a training step against PyTorch and in the
+# study's configuration (two 1-thread runs at once), throughput against context length, and the GPT-2-small
+# forward with hooks. Usage: bench/run_all.sh [build-dir] (scripts/bootstrap.sh bench installs what it
+# needs, builds build-bench and runs this).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build-bench}"
@@ -82,6 +83,32 @@ for r in sorted((r for r in rows if r.get("breakdown")), key=lambda r: (r["conte
 print("\ngemm: the linear layers and the unembedding; attention: the heads' q k^T and P v products and their")
 print("gradients (at 2 threads also the softmax inside attention's parallel loop); loss: the softmax over the")
 print("vocabulary and its gradient; rest: residual adds, embeddings, bias and zero fills.")
+PY
+echo
+
+echo "### The study's configuration: two 1-thread runs at once (tiny default, B 16)"
+echo
+# sinklab's studies train one model per core, so a step shares the L3 and the memory with a second run: both
+# runs of each context start together, and each measures its own peak while the other one does.
+study_steps=$((2 * steps))
+for T in 64 128; do
+  OMP_NUM_THREADS=1 "$build/bench/bench_train" --threads-max 1 --steps "$study_steps" --context "$T" > "$tmp/study$T-a.txt" &
+  first=$!
+  OMP_NUM_THREADS=1 "$build/bench/bench_train" --threads-max 1 --steps "$study_steps" --context "$T" > "$tmp/study$T-b.txt"
+  wait "$first"
+done
+/usr/bin/python3 - "$tmp"/study64-?.txt "$tmp"/study128-?.txt <<'PY'
+import json, sys
+print("| T | run | tokens/s | MFU (of its own measured peak) |")
+print("| --- | --- | --- | --- |")
+for f in sys.argv[1:]:
+    for r in (json.loads(l) for l in open(f) if l.startswith("{")):
+        if r.get("breakdown"):
+            continue
+        run = f.rsplit("-", 1)[1][0]
+        print(f"| {r['context']} | {run} | {r['tokens_per_s']:.0f} | {100 * r['mfu']:.1f} % of {r['peak_gflops']:.0f} GFLOP/s |")
+print("\nsinklab's studies train one model per core: both runs of a context start together and share the L3 and")
+print("the memory (bench_train --threads-max 1, twice at once).")
 PY
 echo
 
