@@ -231,6 +231,20 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
   using P = params<Arch>;
   using batch = typename P::batch;
   constexpr std::size_t NR = P::NR, W = P::W;
+  // Row k of a panel from a row-major op(B), nr <= NR of its columns at src: whole vectors, a masked load for
+  // the rest, zeros beyond (a partial panel: N % NR columns, e.g. attention's P v at d_head 32). Unrolled:
+  // GCC turned a copy loop into a call to memmove per k, 192 bytes at NR = 48, 3 % of the tiny model's
+  // training step on a Zen 5, a quarter of it the calls.
+  auto panel_row = [](const float* src, std::size_t nr, float* d) {
+    const std::size_t nv = nr / W, rem = nr % W;
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < P::NV; ++v) {
+      const batch x = v < nv ? batch::load_unaligned(src + v * W)
+                      : v == nv && rem ? simd::load_partial<Arch>(src + v * W, rem)
+                                       : batch(0.f);
+      x.store_aligned(d + v * W);
+    }
+  };
   if constexpr (NR * sizeof(float) <= 64) {
     // A panel row of one cache line (AVX2's 16 columns): row k of B is read front to back, once, and dealt
     // out to the panels. Panel by panel (below) met one line per row at the row stride, 342 of them per
@@ -239,21 +253,10 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
     // OpenBLAS's Zen kernel), GPT-2 fc dW and fc +1-2 %. With AVX-512's panel rows of 3 lines the same
     // order was within noise or 1-3 % slower, so they keep the panel order.
     if (!trans_b) {
-      const std::size_t full = nc / NR * NR, nv = (nc - full) / W, rem = (nc - full) % W;
       for (std::size_t k = 0; k < kc; ++k) {
         const float* src = B + k * ldb;
         float* d = dst + k * NR;
-        for (std::size_t jp = 0; jp < full; jp += NR, d += NR * kc)
-#pragma GCC unroll 8
-          for (std::size_t v = 0; v < P::NV; ++v) batch::load_unaligned(src + jp + v * W).store_aligned(d + v * W);
-        if (full < nc)
-#pragma GCC unroll 8
-          for (std::size_t v = 0; v < P::NV; ++v) {
-            const batch x = v < nv ? batch::load_unaligned(src + full + v * W)
-                            : v == nv && rem ? simd::load_partial<Arch>(src + full + v * W, rem)
-                                             : batch(0.f);
-            x.store_aligned(d + v * W);
-          }
+        for (std::size_t jp = 0; jp < nc; jp += NR, d += NR * kc) panel_row(src + jp, std::min(NR, nc - jp), d);
       }
       return;
     }
@@ -261,23 +264,8 @@ inline void pack_b(bool trans_b, const float* B, std::size_t ldb, std::size_t kc
   for (std::size_t jp = 0; jp < nc; jp += NR) {
     const std::size_t nr = std::min(NR, nc - jp);
     if (!trans_b) {
-      // op(B)[k,j] = B[k*ldb + j]: contiguous rows.
-      // Row k of the panel: NV vectors, unrolled. (GCC turned the copy loop into a call to memmove per k,
-      // 192 bytes at NR = 48: 3 % of the tiny model's training step on a Zen 5, a quarter of it the calls.)
-      // A partial panel (N % NR columns, e.g. attention's P v at d_head 32): whole vectors, a masked load
-      // for the rest, zeros beyond.
-      const std::size_t nv = nr / W, rem = nr % W;
-      for (std::size_t k = 0; k < kc; ++k) {
-        const float* src = B + k * ldb + jp;
-        float* d = dst + k * NR;
-#pragma GCC unroll 8
-        for (std::size_t v = 0; v < P::NV; ++v) {
-          const batch x = v < nv ? batch::load_unaligned(src + v * W)
-                          : v == nv && rem ? simd::load_partial<Arch>(src + v * W, rem)
-                                           : batch(0.f);
-          x.store_aligned(d + v * W);
-        }
-      }
+      // op(B)[k,j] = B[k*ldb + j]: contiguous rows, panel by panel.
+      for (std::size_t k = 0; k < kc; ++k) panel_row(B + k * ldb + jp, nr, dst + k * NR);
     } else {
       // op(B)[k,j] = B[j*ldb + k]: read rows of B contiguously, scatter with stride NR, in k-blocks of
       // 16 so that the destination tile (16 x NR) stays in L1. With AVX (any Arch of >= 8 floats, so
