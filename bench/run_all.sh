@@ -51,17 +51,22 @@ echo
 import json, sys
 all_rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 rows = [r for r in all_rows if not r.get("breakdown")]
-print("| implementation | precision | threads | tokens/s | MFU (of the measured peak) |")
+print("| implementation | precision | threads (cores) | tokens/s | MFU (of the measured peak) |")
 print("| --- | --- | --- | --- | --- |")
 for r in rows:
     mfu = f"{100 * r['mfu']:.1f} % of {r['peak_gflops']:.0f} GFLOP/s" if "mfu" in r else "–"
-    print(f"| {r['impl']} | {r['precision']} | {r['threads']} | {r['tokens_per_s']:.0f} | {mfu} |")
+    threads = str(r["threads"])
+    if r.get("blas_threads") is not None:  # torch_train.py: the fastest split of the cores
+        threads += f" ({r['torch_threads']} PyTorch + {r['blas_threads']} OpenBLAS)"
+    print(f"| {r['impl']} | {r['precision']} | {threads} | {r['tokens_per_s']:.0f} | {mfu} |")
 for t in (1, 2):
     ours = [r for r in rows if r["impl"] == "sinkcore" and r["threads"] == t]
     torch = [r for r in rows if r["impl"].startswith("pytorch") and r["precision"] == "fp32" and r["threads"] == t]
     if ours and torch:
         print(f"\nAt {t} thread(s): sinkcore / PyTorch fp32 = {ours[0]['tokens_per_s'] / torch[0]['tokens_per_s']:.2f}x", end="")
-print()
+print("\n\nThreads count cores: a PyTorch row is the fastest split of them between PyTorch's threads and")
+print("OpenBLAS's (bench/torch_train.py tries each; left alone, OpenBLAS starts a thread per core whatever")
+print("torch.set_num_threads says).")
 PY
 echo
 echo "### Where sinkcore's step goes (share of the step's wall time; bench_train, profile.hpp)"

@@ -1,8 +1,16 @@
 #!/usr/bin/python3
 """PyTorch reference for bench_train: the same GPT-2-style tiny model (pre-LN, learned positions, tanh
 GELU, tied embeddings, 4 layers, d_model 128, 4 heads, context 128, byte vocabulary), batch 16, AdamW,
-gradient clipping; one JSON line per (precision, threads). Run through bench/run_train.sh."""
-import json, math, sys, time
+gradient clipping; one JSON line per (precision, threads). Run through bench/run_train.sh.
+
+"threads" is the number of cores the step may use, PyTorch's own threads and its BLAS's together. Debian's
+PyTorch computes its products with OpenBLAS, which starts a thread per core whatever torch.set_num_threads
+says: a "1-thread" run used both cores of a 2-core machine (CPU time 1.99 x the wall time), and a 2-thread
+run had 2 OpenMP and 2 OpenBLAS threads waiting on each other (2.7 x slower than 1 thread). So the BLAS's
+threads are set here too (openblas_set_num_threads, where the BLAS is OpenBLAS), and for T threads every
+split of T cores between PyTorch's threads and the BLAS's is tried; each line reports the fastest, its
+split, and the CPU time over the wall time."""
+import ctypes, json, math, resource, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,8 +53,22 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, V), targets.view(-1))
 
 
-def run(precision, threads, steps):
-    torch.set_num_threads(threads)
+def openblas():
+    """openblas_set_num_threads of the OpenBLAS this process loaded with PyTorch, or None (another BLAS)."""
+    for path in sorted({l.split()[-1] for l in open("/proc/self/maps") if l.split()[-1].startswith("/")}):
+        try:
+            lib = ctypes.CDLL(path)
+            if hasattr(lib, "openblas_set_num_threads") and hasattr(lib, "openblas_get_num_threads"):
+                return lib
+        except OSError:
+            pass
+    return None
+
+
+def run(precision, torch_threads, blas_threads, steps, blas):
+    torch.set_num_threads(torch_threads)
+    if blas is not None:
+        blas.openblas_set_num_threads(blas_threads)
     torch.manual_seed(0)
     model = GPT()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
@@ -63,17 +85,33 @@ def run(precision, threads, steps):
 
     for _ in range(3):
         step()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     n = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "precision": precision, "threads": threads,
-                      "tokens_per_s": round(B * T * steps / dt), "parameters": n}), flush=True)
+    return {"tokens_per_s": round(B * T * steps / dt), "torch_threads": torch_threads,
+            "blas_threads": blas_threads if blas is not None else None, "cpu_per_wall": round(cpu / dt, 2),
+            "parameters": n}
+
+
+def splits(threads, blas):
+    """(PyTorch threads, BLAS threads) using `threads` cores: both the same, or one of them 1."""
+    if blas is None:
+        return [(threads, None)]
+    return sorted({(threads, threads), (threads, 1), (1, threads)})
 
 
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    blas = openblas()
     for precision in ("fp32", "bf16"):
         for threads in (1, 2):
-            run(precision, threads, steps)
+            tried = [run(precision, t, b, steps, blas) for t, b in splits(threads, blas)]
+            best = max(tried, key=lambda r: r["tokens_per_s"])
+            print(json.dumps({"impl": "pytorch " + torch.__version__, "precision": precision, "threads": threads,
+                              **best, "tried": [{k: r[k] for k in ("torch_threads", "blas_threads", "tokens_per_s",
+                                                                  "cpu_per_wall")} for r in tried]}), flush=True)
