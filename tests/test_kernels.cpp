@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -492,6 +493,42 @@ TEMPLATE_LIST_TEST_CASE("gemm_causal equals gemm bit for bit wherever a causal p
       CHECK(compared > 0);
       CHECK(mismatches == 0);
     }
+}
+
+TEMPLATE_LIST_TEST_CASE("causal_query_sum equals attention's per-block a_upper products bit for bit", "[gemm]",
+                        arch_list) {
+  // dv = P^T dz and dk = dS^T q as model/backward.hpp computed them before: C zeroed when T > cb, then one
+  // gemm_causal(a_upper) per block of cb queries, added up (beta 1; beta 0 for a single block). The one-pass
+  // kernel must give every bit of every row, with blocks that do not divide T, tiles straddling a block edge
+  // (cb 20), column counts of one, two and three vectors and one that is no multiple of a vector (the
+  // per-block calls then), and leave the columns beyond N alone.
+  using Arch = TestType;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+  INFO("arch " << Arch::name());
+  for (std::size_t N : {W, 2 * W, 3 * W, std::size_t(24), std::size_t(5)})
+    for (std::size_t T : {1, 7, 40, 64, 65, 100, 129, 300})
+      for (std::size_t cb : {T, std::size_t(32), std::size_t(20)}) {
+        if (cb > T) continue;
+        INFO("N " << N << " T " << T << " block " << cb);
+        const std::size_t ld = 3 * N + 5;
+        auto A = random_vec(T * T, unsigned(T * 7 + N));
+        for (std::size_t i = 0; i < T; ++i)
+          std::fill(A.begin() + std::ptrdiff_t(i * T + i + 1), A.begin() + std::ptrdiff_t((i + 1) * T), 0.f);
+        const auto Bm = random_vec(T * ld, unsigned(T * 7 + N + 1));
+        const auto C0 = random_vec(T * ld, unsigned(T * 7 + N + 2));
+        std::vector<float> ref = C0, out = C0;
+        if (T > cb)
+          for (std::size_t r = 0; r < T; ++r) std::fill(ref.begin() + std::ptrdiff_t(r * ld), ref.begin() + std::ptrdiff_t(r * ld + N), 0.f);
+        for (std::size_t r0 = 0; r0 < T; r0 += cb) {
+          const std::size_t r1 = std::min(T, r0 + cb);
+          k::gemm_causal<Arch>(k::triangle::a_upper, r0, true, false, r1, N, r1 - r0, 1.f, A.data() + r0 * T, T,
+                               Bm.data() + r0 * ld, ld, T > cb ? 1.f : 0.f, ref.data(), ld);
+        }
+        k::causal_query_sum<Arch>(T, cb, N, A.data(), T, Bm.data(), ld, out.data(), ld);
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < T * ld; ++i) differ += std::memcmp(&ref[i], &out[i], sizeof(float)) != 0;
+        CHECK(differ == 0);
+      }
 }
 
 TEST_CASE("gemm inside an omp parallel region runs serially per thread", "[gemm]") {

@@ -69,9 +69,4 @@ inline float* head_scratch(std::size_t floats) {
   return buffer.data();
 }
 
-/// Zeroes a T x width block of columns at `p` (row stride ld): one head's columns of a [T, d] matrix.
-inline void zero_head_columns(float* p, std::size_t T, std::size_t width, std::size_t ld) {
-  for (std::size_t r = 0; r < T; ++r) std::fill(p + r * ld, p + r * ld + width, 0.f);
-}
-
 }  // namespace sinkcore::detail

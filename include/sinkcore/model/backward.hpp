@@ -109,19 +109,14 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
         // cache for the next head (a slab of every head's, B H T T floats, was streamed to memory).
         float* dp = detail::head_scratch(T * T);
         // As in the forward pass, gemm_causal skips per micro-tile what lies beyond the diagonal (exact zeros,
-        // unneeded entries). dv = P^T dz and dk = dP^T q sum over queries: cut into blocks of
-        // detail::causal_rows(T) rows (one block at T <= 64), rows [r0, r1) reaching keys [0, r1), their
-        // parts added up block by block.
+        // unneeded entries). dv = P^T dz and dk = dP^T q sum over queries in blocks of
+        // detail::causal_rows(T) rows (one block at T <= 64), their parts added up block by block:
+        // causal_query_sum does all blocks of a tile of keys in one pass.
         using tri = kernels::triangle;
         const std::size_t cb = detail::causal_rows(T);
         // dP = dz v^T in one call, as the forward pass's scores.
         kernels::gemm_causal(tri::c_lower, 0, false, true, T, T, dh, 1.f, dz + off, d, a.v + off, d, 0.f, dp, T);
-        if (T > cb) detail::zero_head_columns(dv + off, T, dh, d);
-        for (std::size_t r0 = 0; r0 < T; r0 += cb) {
-          const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm_causal(tri::a_upper, r0, true, false, r1, dh, r1 - r0, 1.f, pat + r0 * T, T, dz + off + r0 * d, d,
-                               T > cb ? 1.f : 0.f, dv + off, d);
-        }
+        kernels::causal_query_sum(T, cb, dh, pat, T, dz + off, d, dv + off, d);
         float* da = Slot::backward_mix(b, s, h);
         Att::backward(b, bh, pat, dp, Slot::weights(b, bh), da);
         // dq = dP k: one call up to T = 256, as the forward pass's P v.
@@ -131,12 +126,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
           kernels::gemm_causal(tri::a_lower, r0, false, false, r1 - r0, dh, r1, 1.f, dp + r0 * T, T, a.k + off, d, 0.f,
                                dq + off + r0 * d, d);
         }
-        if (T > cb) detail::zero_head_columns(dk + off, T, dh, d);
-        for (std::size_t r0 = 0; r0 < T; r0 += cb) {
-          const std::size_t r1 = std::min(T, r0 + cb);
-          kernels::gemm_causal(tri::a_upper, r0, true, false, r1, dh, r1 - r0, 1.f, dp + r0 * T, T, a.q + off + r0 * d, d,
-                               T > cb ? 1.f : 0.f, dk + off, d);
-        }
+        kernels::causal_query_sum(T, cb, dh, dp, T, a.q + off, d, dk + off, d);
         Slot::backward_logits(b, s, h);
       }
     Att::accumulate(b);
