@@ -726,12 +726,13 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
 /// causal_query_sum's tile: rows [j0, j0 + MM) of C, NVC vectors of columns from column 0 of A, B and C (the
 /// caller offsets them). Per block of queries [r0, r1) from the tile's own (j0 / cb * cb): a chain of FMAs
 /// from zero over the queries from max(r0, j0) (gemm_causal's a_upper start for the tile), then added onto
-/// the sum of the blocks before it (single: one block, stored as it is, gemm's beta = 0).
+/// the sum of the blocks before it (T <= cb: one block, stored as it is, gemm's beta = 0).
 template <class Arch, std::size_t MM, std::size_t NVC>
-inline void query_sum_tile(std::size_t T, std::size_t cb, bool single, std::size_t j0, const float* A,
-                           std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc) {
+inline void query_sum_tile(std::size_t T, std::size_t cb, std::size_t j0, const float* A, std::size_t lda,
+                           const float* B, std::size_t ldb, float* C, std::size_t ldc) {
   using batch = xsimd::batch<float, Arch>;
   constexpr std::size_t W = batch::size;
+  const bool single = T <= cb;
   batch sum[MM][NVC];
 #pragma GCC unroll 16
   for (std::size_t m = 0; m < MM; ++m)
@@ -770,11 +771,10 @@ inline void query_sum_tile(std::size_t T, std::size_t cb, bool single, std::size
 
 /// The rows [j0, j0 + m) of causal_query_sum, m in [1, MR]: the tile of exactly m rows.
 template <class Arch, std::size_t NVC, std::size_t... I>
-inline void query_sum_rows(std::size_t m, std::size_t T, std::size_t cb, bool single, std::size_t j0,
-                           const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
-                           std::size_t ldc, std::index_sequence<I...>) {
-  (void)((m == I + 1 ? (query_sum_tile<Arch, I + 1, NVC>(T, cb, single, j0, A, lda, B, ldb, C, ldc), true) : false) ||
-         ...);
+inline void query_sum_rows(std::size_t m, std::size_t T, std::size_t cb, std::size_t j0, const float* A,
+                           std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc,
+                           std::index_sequence<I...>) {
+  (void)((m == I + 1 ? (query_sum_tile<Arch, I + 1, NVC>(T, cb, j0, A, lda, B, ldb, C, ldc), true) : false) || ...);
 }
 
 }  // namespace gemm_detail
@@ -821,7 +821,6 @@ void causal_query_sum(std::size_t T, std::size_t cb, std::size_t N, const float*
     }
     return;
   }
-  const bool single = T <= cb;
   // Columns in chunks of two vectors (MR x 2 accumulators and as many sums: AVX-512's 8 x 32 columns),
   // rows in tiles of MR as gemm's (the tile's first row sets where each block's chain starts).
   for (std::size_t c0 = 0; c0 < N; c0 += 2 * W) {
@@ -829,10 +828,10 @@ void causal_query_sum(std::size_t T, std::size_t cb, std::size_t N, const float*
     for (std::size_t j0 = 0; j0 < T; j0 += MR) {
       const std::size_t m = std::min(MR, T - j0);
       if (nv == 2)
-        gemm_detail::query_sum_rows<Arch, 2>(m, T, cb, single, j0, A, lda, B + c0, ldb, C + c0, ldc,
+        gemm_detail::query_sum_rows<Arch, 2>(m, T, cb, j0, A, lda, B + c0, ldb, C + c0, ldc,
                                              std::make_index_sequence<MR>{});
       else
-        gemm_detail::query_sum_rows<Arch, 1>(m, T, cb, single, j0, A, lda, B + c0, ldb, C + c0, ldc,
+        gemm_detail::query_sum_rows<Arch, 1>(m, T, cb, j0, A, lda, B + c0, ldb, C + c0, ldc,
                                              std::make_index_sequence<MR>{});
     }
   }
