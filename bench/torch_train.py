@@ -55,7 +55,10 @@ class GPT(nn.Module):
 
 def openblas():
     """openblas_set_num_threads of the OpenBLAS this process loaded with PyTorch, or None (another BLAS)."""
-    for path in sorted({l.split()[-1] for l in open("/proc/self/maps") if l.split()[-1].startswith("/")}):
+    maps = (l.split()[-1] for l in open("/proc/self/maps"))
+    libs = {p for p in maps if p.startswith("/") and ".so" in p.rsplit("/", 1)[-1]}
+    # The BLAS itself first (a library that links it would find its symbols too, through its dependencies).
+    for path in sorted(libs, key=lambda p: ("blas" not in p.rsplit("/", 1)[-1], p)):
         try:
             lib = ctypes.CDLL(path)
             if hasattr(lib, "openblas_set_num_threads") and hasattr(lib, "openblas_get_num_threads"):
