@@ -733,6 +733,10 @@ inline void query_sum_tile(std::size_t T, std::size_t cb, std::size_t j0, const 
   using batch = xsimd::batch<float, Arch>;
   constexpr std::size_t W = batch::size;
   const bool single = T <= cb;
+  // A is read down a strip of 16 columns (one line per query): the next strip's lines, columns [next,
+  // next + 16), are fetched 8 queries ahead of this tile's walk, which the hardware does not follow.
+  constexpr std::size_t L = 64 / sizeof(float);
+  const std::size_t next = (j0 / L + 1) * L;
   batch sum[MM][NVC];
 #pragma GCC unroll 16
   for (std::size_t m = 0; m < MM; ++m)
@@ -748,6 +752,7 @@ inline void query_sum_tile(std::size_t T, std::size_t cb, std::size_t j0, const 
     const float* a = A + std::max(r0, j0) * lda + j0;
     const float* b = B + std::max(r0, j0) * ldb;
     for (std::size_t i = std::max(r0, j0); i < r1; ++i, a += lda, b += ldb) {
+      if (next < T && i + 8 < T) __builtin_prefetch(A + (i + 8) * lda + next, 0, 3);
       batch bv[NVC];
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NVC; ++v) bv[v] = batch::load_unaligned(b + v * W);
@@ -822,7 +827,10 @@ void causal_query_sum(std::size_t T, std::size_t cb, std::size_t N, const float*
     return;
   }
   // Columns in chunks of two vectors (MR x 2 accumulators and as many sums: AVX-512's 8 x 32 columns),
-  // rows in tiles of MR as gemm's (the tile's first row sets where each block's chain starts).
+  // rows in tiles of MR as gemm's (the tile's first row sets where each block's chain starts). A (P or dP,
+  // the former last written in the forward pass) is read in strips of 16 columns; the tiles fetch the next
+  // strip ahead, and the first is fetched here.
+  for (std::size_t i = 0; i < T; ++i) __builtin_prefetch(A + i * lda, 0, 3);
   for (std::size_t c0 = 0; c0 < N; c0 += 2 * W) {
     const std::size_t nv = std::min<std::size_t>(2, (N - c0) / W);
     for (std::size_t j0 = 0; j0 < T; j0 += MR) {
