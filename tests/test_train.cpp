@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
 #include "sinkcore/train/corpora.hpp"
 #include "sinkcore/train/data.hpp"
 #include "sinkcore/train/optimizer.hpp"
@@ -832,6 +834,42 @@ TEST_CASE("clip_grad_norm: global norm over trainable ranges", "[train][optimize
   CHECK_THAT(opt.grad_norm(big.data()), WithinRel(std::sqrt(ref), 1e-12));
   CHECK_THAT(opt.clip_grad_norm(big.data(), 0.5), WithinRel(std::sqrt(ref), 1e-12));
   CHECK_THAT(opt.grad_norm(big.data()), WithinRel(0.5, 1e-6));
+}
+
+TEST_CASE("grad_norm: chunks summed side by side give each chunk's sum_squares, to the bit", "[train][optimizer]") {
+  // Ranges of many sizes (below 4, odd, above a chunk): the grouped sums (four chunks of similar size at once)
+  // against each chunk's sum_squares alone, summed in the chunks' order. Both must agree bit for bit, on 1
+  // and 2 threads: training runs are reproduced to the bit.
+  st::rng r(5);
+  std::vector<st::param_range> ranges;
+  std::size_t off = 0;
+  for (std::size_t sz : {1u, 3u, 4u, 7u, 16384u, 16385u, 40000u, 128u, 129u, 0u, 65536u, 2u, 999u, 16384u, 5u, 70001u}) {
+    ranges.push_back({off, sz, sz != 129u, true});
+    off += sz + 3;  // gaps belong to no range
+  }
+  std::vector<float> g(off);
+  r.fill_normal(g.data(), g.size(), 0.f, 1.f);
+  // Magnitudes over 2^-18 .. 2^18: any other order of the additions rounds differently somewhere.
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = std::ldexp(g[i], int(i * 7919 % 37) - 18);
+  const auto chunks = st::detail::plan_chunks(g.size(), ranges);
+  double ref = 0.0;
+  for (const auto& c : chunks) ref += st::detail::sum_squares(g.data() + c.offset, c.size);
+  ref = std::sqrt(ref);
+  const int threads_before = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    CHECK(st::grad_norm(g.data(), g.size(), ranges) == ref);
+  }
+  omp_set_num_threads(threads_before);
+  // The groups themselves: slices of unequal lengths (the common part interleaved, the rest alone).
+  for (const auto& len : {std::array<std::size_t, 4>{9, 0, 37, 4}, std::array<std::size_t, 4>{4001, 4000, 3999, 16385},
+                          std::array<std::size_t, 4>{3, 1, 2, 5}}) {
+    const float* parts[4] = {g.data(), g.data() + 20000, g.data() + 50000, g.data() + 100000};
+    const std::size_t n[4] = {len[0], len[1], len[2], len[3]};
+    double out[4];
+    st::detail::sum_squares_group(parts, n, out);
+    for (std::size_t c = 0; c < 4; ++c) CHECK(out[c] == st::detail::sum_squares(parts[c], n[c]));
+  }
 }
 
 // ================================ schedule ================================
