@@ -265,7 +265,7 @@ TEMPLATE_LIST_TEST_CASE("gemm reads op(B) in place under an A^T of few rows: the
       for (std::size_t K : {std::size_t(70), std::size_t(1000)})
         for (std::size_t pad_a : {std::size_t(0), std::size_t(1024 - 300)})  // lda 300 or 1024 (A^T packed)
           for (float beta : {0.f, 1.f}) {
-            gemm_case big{true, false, 300, N, K, 1.f, beta, pad_a, N == 1024 ? 0 : 3, 1};  // ldb 4 KiB: packed
+            gemm_case big{true, false, 300, N, K, 1.f, beta, pad_a, std::size_t(N == 1024 ? 0 : 3), 1};  // ldb 4 KiB: packed
             gemm_data d(big, seed++);
             for (int threads : {1, 2}) {
               omp_set_num_threads(threads);
