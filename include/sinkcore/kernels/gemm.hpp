@@ -15,7 +15,8 @@
 ///  - micro-kernel: MR x NR tile of accumulators, broadcast-A x vector-B FMAs. 8 x 48 (3 vectors) with
 ///    32 vector registers (AVX-512; measured best of 6/8/12/14 x 32/48/64 on Zen 4), 6 x 2 vectors with
 ///    16 (SSE2/AVX2). Edge tiles use the same code instantiated for fewer rows / vectors, and a small
-///    staging tile for partial columns.
+///    staging tile for partial columns. With AVX-512 the store is inlined, so the tile never leaves the
+///    registers (store_tile_inline).
 ///  - op(A) is read in place by the micro-kernel (its MR x KC panel stays in the L1 across the jr loop):
 ///    row-major A as MR row pointers, A^T as MR contiguous values per k. Only an A^T whose row stride is
 ///    a multiple of 4 KiB (every k on the same cache sets), or of 1 KiB with N >= 8 NR, is packed into
@@ -381,10 +382,10 @@ inline void store_tile(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C, 
 /// to its store. Called (store_tile takes the tile by reference, and reads it at run-time indices), the
 /// tile went through the stack around every k loop: 24 zeroed accumulators stored, loaded before the loop,
 /// stored after it and loaded again to be written to C, about 7 of the loop's k steps per tile. AMD EPYC
-/// Zen 5, one thread, 1024 x 96 x K: K = 32 216 -> 247 GFLOP/s, 64 239 -> 258, 128 248 -> 255, 384 260 -> 261.
-/// A partial tile is staged in memory first and written from there, as store_tile does. The AVX2
-/// micro-kernel (12 accumulators) keeps calling store_tile: this version lost 1-3 % in its training step on
-/// the same CPU.
+/// Zen 5, one thread, 1024 x 96 x K, medians of three runs: K = 32 220 -> 249 GFLOP/s, 64 244 -> 261, 128
+/// 252-255 -> 261-264, 384 263-265 -> 263-269. A partial tile is staged in memory first and written from
+/// there. The AVX2 micro-kernel (12 accumulators) keeps calling store_tile: this version lost 1-3 % in its
+/// training step on the same CPU.
 template <class Arch, std::size_t MM, std::size_t NVV>
 __attribute__((always_inline)) inline void store_tile_inline(const xsimd::batch<float, Arch> (&c)[MM][NVV], float* C,
                                                              std::size_t ldc, std::size_t m, std::size_t n,
