@@ -67,7 +67,7 @@ inline float hmax(const xsimd::batch<float, Arch>& b) {
 template <class Arch>
 inline xsimd::batch<float, Arch> fma(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
                                      const xsimd::batch<float, Arch>& z) {
-  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+  [[maybe_unused]] constexpr std::size_t W = xsimd::batch<float, Arch>::size;  // unused without FMA
 #if defined(__AVX512F__)
   if constexpr (W == 16) return _mm512_fmadd_ps(x, y, z);
 #endif
