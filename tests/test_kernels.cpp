@@ -1158,6 +1158,33 @@ TEMPLATE_LIST_TEST_CASE("row_max and exp_shifted: a row of logits", "[exp]", arc
   CHECK(k::row_max<Arch>(neg, 3) == -1.f);
 }
 
+TEMPLATE_LIST_TEST_CASE("exp_shifted_rows: a group of rows, each as exp_shifted alone", "[exp]", arch_list) {
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  constexpr std::size_t G = k::exp_group;
+  for (std::size_t n : {1, 7, 8, 17, 64, 256, 257}) {
+    INFO("n " << n);
+    const std::size_t ldz = n + 3;  // rows apart by more than n: the stride is used, not n
+    auto z = random_vec(G * ldz, unsigned(n + 100), -40.f, 40.f);
+    for (std::size_t g = 0; g < G; ++g) z[g * ldz + (g * 5) % n] = 41.f + float(g);  // a different maximum per row
+    std::vector<float> m(G);
+    std::vector<double> e(G * n), s(G);
+    k::exp_shifted_rows<Arch>(z.data(), ldz, n, m.data(), e.data(), s.data());
+    for (std::size_t g = 0; g < G; ++g) {
+      INFO("row " << g);
+      const float* zr = z.data() + g * ldz;
+      const float mg = k::row_max<Arch>(zr, n);
+      CHECK(m[g] == mg);
+      std::vector<double> want(n);
+      const double sw = k::exp_shifted<Arch>(zr, n, mg, want.data());
+      CHECK(bits_of(s[g]) == bits_of(sw));
+      std::size_t bad = 0;
+      for (std::size_t c = 0; c < n; ++c) bad += bits_of(e[g * n + c]) != bits_of(want[c]);
+      CHECK(bad == 0);
+    }
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
   using Arch = TestType;
   for (std::size_t n : {1, 7, 17, 33, 129}) {

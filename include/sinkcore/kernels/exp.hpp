@@ -152,9 +152,10 @@ inline xsimd::batch<double, Arch> fused(const xsimd::batch<double, Arch>& a, con
     return _mm256_fmadd_pd(a, b, c);
 }
 
-/// x[0:W] <- exp(x[0:W]), one vector.
+/// x[0:W] <- exp(x[0:W]), one vector. Inlined into exp_inplace's loop: as a call (GCC did not inline it)
+/// the vector went through the stack both ways and consecutive vectors' chains could not overlap.
 template <class Arch>
-inline xsimd::batch<double, Arch> exp_vector(const xsimd::batch<double, Arch>& x) {
+__attribute__((always_inline)) inline xsimd::batch<double, Arch> exp_vector(const xsimd::batch<double, Arch>& x) {
   using bd = xsimd::batch<double, Arch>;
   using bi = xsimd::batch<std::int64_t, Arch>;
   // x = k ln2/128 + r: k = round(x 128/ln2) through the shift, r by two FMAs (glibc's order).
@@ -230,6 +231,29 @@ double exp_shifted(const float* z, std::size_t n, float m, double* e) {
   double s = 0;
   for (std::size_t c = 0; c < n; ++c) s += e[c];
   return s;
+}
+
+/// Rows of the softmax at once: exp_shifted for the exp_group rows z + g * ldz (g < exp_group), each of n
+/// logits: m[g] = row_max, e[g * n + c] = exp(double(z_g[c] - m[g])), s[g] = their sum in the order c = 0,
+/// 1, ..., n - 1. The same values as exp_shifted row by row, to the bit. A row's sum is one chain of
+/// dependent additions (256 of them for the tiny model's vocabulary, ~3 cycles each); the group's chains
+/// run side by side. AMD EPYC Zen 5, 1024 rows of 256 (the tiny model's loss at batch 16, T = 64), with
+/// exp_vector inlined: 0.39 -> 0.26 ms for the loss's exponentials, sums and gradients (AVX2 0.39 -> 0.30).
+inline constexpr std::size_t exp_group = 8;
+template <class Arch = xsimd::default_arch>
+void exp_shifted_rows(const float* z, std::size_t ldz, std::size_t n, float* m, double* e, double* s) {
+  constexpr std::size_t G = exp_group;
+  for (std::size_t g = 0; g < G; ++g) {
+    const float* zr = z + g * ldz;
+    m[g] = row_max<Arch>(zr, n);
+    for (std::size_t c = 0; c < n; ++c) e[g * n + c] = double(zr[c] - m[g]);
+  }
+  exp_inplace<Arch>(e, G * n);  // element by element: the same values as row by row
+  double acc[G] = {};
+  for (std::size_t c = 0; c < n; ++c)
+#pragma GCC unroll 8
+    for (std::size_t g = 0; g < G; ++g) acc[g] += e[g * n + c];
+  for (std::size_t g = 0; g < G; ++g) s[g] = acc[g];
 }
 
 }  // namespace sinkcore::kernels

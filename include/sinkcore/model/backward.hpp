@@ -58,29 +58,23 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   std::size_t count = 0;
   for (int t : targets) count += t >= 0;
   const double inv = count ? 1.0 / double(count) : 0.0;
-  double loss = 0;
   std::optional<profile::zone> loss_zone(std::in_place, profile::part::loss);
-#pragma omp parallel reduction(+ : loss)
-  {
-    // Each exponential computed once, in double, on vectors (kernels/exp.hpp: the same values as std::exp).
-    std::vector<double> e(V);
-#pragma omp for
-    for (std::size_t r = 0; r < n; ++r) {
-      const float* z = ws.logits() + r * V;
-      float* g = dlogits + r * V;
-      if (targets[r] < 0) {
-        std::fill(g, g + V, 0.f);
-        continue;
-      }
-      const float mx = kernels::row_max(z, V);
-      const double s = kernels::exp_shifted(z, V, mx, e.data());
-      loss += std::log(s) + mx - z[targets[r]];
-      const double norm = inv / s;
-      for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);
-      g[targets[r]] -= float(inv);
+  // Each exponential computed once, in double, on vectors (kernels/exp.hpp: the same values as std::exp).
+  std::vector<double> term(n);
+  const float* logits = ws.logits();
+  detail::each_softmax_row<V>(logits, n, [&](std::size_t r, const double* e, double s, float mx) {
+    float* g = dlogits + r * V;
+    if (targets[r] < 0) {
+      std::fill(g, g + V, 0.f);
+      return;
     }
-  }
-  loss *= inv;
+    term[r] = std::log(s) + mx - logits[r * V + std::size_t(targets[r])];
+    const double norm = inv / s;
+    for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);
+    g[targets[r]] -= float(inv);
+  });
+  std::size_t counted = 0;
+  const double loss = detail::sum_target_rows(targets, term, counted) * inv;
   loss_zone.reset();
 
   // logits = ln_f wte^T

@@ -160,6 +160,54 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
   hook(at_point<hp::logits>, ws.logits(), V);
 }
 
+namespace detail {
+
+/// The softmax of every row of `logits` (n rows of V): fn(r, e, s, m) with the row's maximum m, its
+/// exponentials e[c] = exp(double(z[c] - m)) (each equal to std::exp's) and their sum s in the order c = 0, 1,
+/// .... Rows in groups of kernels::exp_group (exp_shifted_rows: their sums' chains of additions side by
+/// side), the last few alone; fn runs on the thread that computed the row, each row once.
+template <std::size_t V, class Fn>
+void each_softmax_row(const float* logits, std::size_t n, Fn&& fn) {
+  constexpr std::size_t G = kernels::exp_group;
+#pragma omp parallel
+  {
+    std::vector<double> e(G * V);
+    float m[G];
+    double s[G];
+#pragma omp for
+    for (std::size_t r0 = 0; r0 < n; r0 += G) {
+      const float* z = logits + r0 * V;
+      if (r0 + G <= n) {
+        kernels::exp_shifted_rows(z, V, V, m, e.data(), s);
+        for (std::size_t g = 0; g < G; ++g) fn(r0 + g, e.data() + g * V, s[g], m[g]);
+      } else {
+        for (std::size_t r = r0; r < n; ++r, z += V) {
+          const float mx = kernels::row_max(z, V);
+          fn(r, e.data(), kernels::exp_shifted(z, V, mx, e.data()), mx);
+        }
+      }
+    }
+  }
+}
+
+/// sum over rows with targets[r] >= 0 of term[r], and their count: each thread adds up a contiguous share
+/// of the rows in order, as a loop over the rows that computed each term in place did.
+inline double sum_target_rows(std::span<const int> targets, const std::vector<double>& term, std::size_t& count) {
+  double total = 0;
+  std::size_t c = 0;
+  const std::size_t n = targets.size();
+#pragma omp parallel for reduction(+ : total, c)
+  for (std::size_t r = 0; r < n; ++r) {
+    if (targets[r] < 0) continue;
+    total += term[r];
+    ++c;
+  }
+  count = c;
+  return total;
+}
+
+}  // namespace detail
+
 /// Mean cross-entropy of the logits in `ws` against `targets` (one per row; negative = ignored), in nats.
 template <architecture_type A>
 double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
@@ -167,21 +215,14 @@ double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
   const std::size_t n = ws.rows();
   if (targets.size() != n) throw error("cross_entropy: expected " + std::to_string(n) + " targets");
   const profile::zone pz(profile::part::loss);
-  double total = 0;
+  // Each row's -log softmax at its target (exp on vectors, the same values as std::exp: kernels/exp.hpp).
+  std::vector<double> term(n);
+  const float* logits = ws.logits();
+  detail::each_softmax_row<V>(logits, n, [&](std::size_t r, const double*, double s, float mx) {
+    if (targets[r] >= 0) term[r] = std::log(s) + mx - logits[r * V + std::size_t(targets[r])];
+  });
   std::size_t count = 0;
-#pragma omp parallel reduction(+ : total, count)
-  {
-    std::vector<double> e(V);  // exp on vectors, the same values as std::exp (kernels/exp.hpp)
-#pragma omp for
-    for (std::size_t r = 0; r < n; ++r) {
-      if (targets[r] < 0) continue;
-      const float* z = ws.logits() + r * V;
-      const float mx = kernels::row_max(z, V);
-      const double s = kernels::exp_shifted(z, V, mx, e.data());
-      total += std::log(s) + mx - z[targets[r]];
-      ++count;
-    }
-  }
+  const double total = detail::sum_target_rows(targets, term, count);
   return count ? total / double(count) : 0.0;
 }
 
