@@ -1,7 +1,7 @@
 #pragma once
 /// @file exp.hpp
-/// exp of doubles, 4 or 8 at a time, equal bit for bit to glibc's scalar exp; and the two row helpers of
-/// the cross-entropy built on it (row_max, exp_shifted).
+/// exp of doubles, 4 or 8 at a time, equal bit for bit to glibc's scalar exp; and the row helpers of the
+/// cross-entropy built on it (row_max, exp_shifted, and exp_shifted_rows for eight rows at once).
 ///
 /// The loss of a training step (model/backward.hpp) and of an evaluation (model/forward.hpp) takes
 /// exp(z_c - max z) of every logit in double precision. One std::exp per logit costs ~25 cycles, about 5 %
