@@ -55,8 +55,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
   float* dz = top.act(act::d_z);
 
   // d loss / d logits = (softmax(logits) - onehot(target)) / count
-  std::size_t count = 0;
-  for (int t : targets) count += t >= 0;
+  const std::size_t count = detail::target_count(targets);
   const double inv = count ? 1.0 / double(count) : 0.0;
   std::optional<profile::zone> loss_zone(std::in_place, profile::part::loss);
   // Each exponential computed once, in double, on vectors (kernels/exp.hpp: the same values as std::exp).
@@ -73,8 +72,7 @@ double backward(const model<A>& m, workspace<A>& ws, std::span<const int> target
     for (std::size_t c = 0; c < V; ++c) g[c] = float(e[c] * norm);
     g[targets[r]] -= float(inv);
   });
-  std::size_t counted = 0;
-  const double loss = detail::sum_target_rows(targets, term, counted) * inv;
+  const double loss = detail::sum_target_rows(targets, term) * inv;
   loss_zone.reset();
 
   // logits = ln_f wte^T

@@ -190,19 +190,21 @@ void each_softmax_row(const float* logits, std::size_t n, Fn&& fn) {
   }
 }
 
-/// sum over rows with targets[r] >= 0 of term[r], and their count: each thread adds up a contiguous share
-/// of the rows in order, as a loop over the rows that computed each term in place did.
-inline double sum_target_rows(std::span<const int> targets, const std::vector<double>& term, std::size_t& count) {
+/// How many rows have a target (targets[r] >= 0; negative = ignored).
+inline std::size_t target_count(std::span<const int> targets) {
+  std::size_t count = 0;
+  for (int t : targets) count += t >= 0;
+  return count;
+}
+
+/// sum over rows with targets[r] >= 0 of term[r]: each thread adds up a contiguous share of the rows in
+/// order, as a loop over the rows that computed each term in place did.
+inline double sum_target_rows(std::span<const int> targets, const std::vector<double>& term) {
   double total = 0;
-  std::size_t c = 0;
   const std::size_t n = targets.size();
-#pragma omp parallel for reduction(+ : total, c)
-  for (std::size_t r = 0; r < n; ++r) {
-    if (targets[r] < 0) continue;
-    total += term[r];
-    ++c;
-  }
-  count = c;
+#pragma omp parallel for reduction(+ : total)
+  for (std::size_t r = 0; r < n; ++r)
+    if (targets[r] >= 0) total += term[r];
   return total;
 }
 
@@ -221,9 +223,8 @@ double cross_entropy(const workspace<A>& ws, std::span<const int> targets) {
   detail::each_softmax_row<V>(logits, n, [&](std::size_t r, const double*, double s, float mx) {
     if (targets[r] >= 0) term[r] = std::log(s) + mx - logits[r * V + std::size_t(targets[r])];
   });
-  std::size_t count = 0;
-  const double total = detail::sum_target_rows(targets, term, count);
-  return count ? total / double(count) : 0.0;
+  const std::size_t count = detail::target_count(targets);
+  return count ? detail::sum_target_rows(targets, term) / double(count) : 0.0;
 }
 
 /// Next-token targets for a batch: targets[b, t] = tokens[b, t+1], -1 at t = T-1.
