@@ -5,14 +5,13 @@
 ///
 /// tanh is xsimd's (xsimd 8.1, float: an odd polynomial below |x| = 0.625, 1 - 2 / (1 + exp(2|x|)) above,
 /// the sign put back), computed lane for lane with the same operations, so to the bit the same values,
-/// with one branch per 16 floats where xsimd has two per vector: a group whose lanes are all below 0.625
-/// takes the polynomial alone (as xsimd does; most groups early in training), any other computes both
-/// paths and selects (xsimd skipped the polynomial where no lane needed it). Inlined whole into the loop
-/// (xsimd's tanh was a call), the core overlaps consecutive vectors' chains of dependent operations.
-/// Measured per float, 64k floats in L1, inputs of standard deviation 0.1 / 0.3 / 0.5 / 1, forward and
-/// backward: Zen 5 AVX-512 0.20/0.26/0.47/0.51 -> 0.15/0.19/0.39/0.43 ns and 0.27/0.36/0.60/0.63 ->
-/// 0.23/0.27/0.47/0.50 ns; the same CPU, AVX2 build: 0.31/0.37/0.70/0.85 -> 0.28/0.36/0.76/0.75 ns and
-/// 0.42/0.48/0.85/0.98 -> 0.39/0.48/0.87/0.85 ns. test_kernels compares it with xsimd::tanh bit for bit.
+/// with one branch per group of four vectors where xsimd has two per vector: a group whose lanes are all
+/// below 0.625 takes the polynomial alone (as xsimd does; the first few dozen steps of training), any other
+/// computes both paths and selects (xsimd skipped the polynomial where no lane needed it). Inlined whole
+/// into the loop (xsimd's tanh was a call), the core overlaps consecutive vectors' chains of dependent
+/// operations. Both paths cost about 19 cycles per vector on a Zen 5 (AVX-512 or AVX2 alike), xsimd's exp
+/// half of them, so past the learning rate's warm-up, when nearly every group needs both, GELU is 5-7 % of
+/// the tiny model's training step. test_kernels compares it with xsimd::tanh bit for bit.
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -89,15 +88,20 @@ inline xsimd::batch<float, Arch> gelu_grad(const xsimd::batch<float, Arch>& v, c
 }
 
 /// op(std::bool_constant<AllSmall>{}, i, v, u) for the vectors v = x[i..] at i = 0, W, ..., n - W (n a
-/// multiple of W), u = arg(v), in groups of 16 floats (one vector with AVX-512, two with AVX2): AllSmall
-/// where every lane of the group's u is below 0.625 in magnitude (the polynomial alone, as xsimd's early
-/// return; most groups early in training), both paths otherwise. One branch per group where xsimd had
-/// two per vector; a group of 8 floats was all small often enough (a third of them at standard deviation
-/// 0.5) for that branch to be mispredicted. A NaN argument takes both paths.
+/// multiple of W), u = arg(v), in groups of four vectors (the vectors after the last whole group one at a
+/// time): AllSmall where every lane of the group's u is below 0.625 in magnitude (the polynomial alone, as
+/// xsimd's early return), both paths otherwise; a NaN argument takes both paths. One branch per group where
+/// xsimd had two per vector. Groups of 16 floats (one AVX-512 vector, two AVX2 ones) left the core one or
+/// two vectors' work between branches; four vectors overlap better. Zen 5, 512k floats (2 MiB) of standard
+/// deviation 1, the both-paths regime of a trained model, per float, forward / backward: AVX-512 0.36 /
+/// 0.43 -> 0.28 / 0.36 ns, AVX2 0.63 / 0.74 -> 0.56 / 0.71 ns; the tiny model's step at T = 64 past its
+/// warm-up, GELU's share 6.6 -> 5.5 % (AVX-512), 6.3-6.6 -> 5.8 % (AVX2). Where only a few groups need
+/// both paths (standard deviation 0.3, a few dozen steps into training) the larger group needs them more
+/// often: 0.17 / 0.24 -> 0.21 / 0.26 ns (AVX-512); all small (0.1): unchanged or faster.
 template <class Arch, class Arg, class Op>
 inline void each_vector(const float* x, std::size_t n, Arg&& arg, Op&& op) {
   using b = xsimd::batch<float, Arch>;
-  constexpr std::size_t W = b::size, G = W >= 16 ? 1 : 16 / W;
+  constexpr std::size_t W = b::size, G = 4;
   const b lim(0.625f);
   std::size_t i = 0;
   for (; i + G * W <= n; i += G * W) {
