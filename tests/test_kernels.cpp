@@ -1208,6 +1208,29 @@ TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("add_column_sums adds each column's rows in order, to the bit", "[simd]", arch_list) {
+  using Arch = TestType;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+  // Column counts through every block (8, 4, 1 vectors) and the scalar tail; the last two take the row-by-row
+  // path (wider than eight vectors, beyond 128 Ki floats). Row strides wider than the columns.
+  const std::size_t shapes[][2] = {{5, 1},     {3, W - 1},     {7, W},          {9, 3 * W + 2},
+                                   {33, 4 * W + 1}, {17, 8 * W}, {64, 13 * W + 5}, {1, 21 * W + 3},
+                                   {0, 9},     {1100, 16 * W + 7}, {300, 512}};
+  for (const auto& sh : shapes) {
+    const std::size_t rows = sh[0], cols = sh[1], ldx = cols + 3;
+    const auto x = random_vec(std::max<std::size_t>(rows * ldx, 1), unsigned(rows + 7 * cols));
+    const auto init = random_vec(cols, unsigned(cols + 1));
+    std::vector<float> want = init, got = init;
+    for (std::size_t c = 0; c < cols; ++c)
+      for (std::size_t r = 0; r < rows; ++r) want[c] += x[r * ldx + c];
+    k::simd::add_column_sums<Arch>(x.data(), ldx, rows, cols, got.data());
+    INFO("rows " << rows << ", cols " << cols);
+    std::size_t bad = 0;
+    for (std::size_t c = 0; c < cols; ++c) bad += std::memcmp(&want[c], &got[c], sizeof(float)) != 0;
+    CHECK(bad == 0);
+  }
+}
+
 // ---- profile.hpp: exclusive attribution of wall time to parts -------------------------------------------
 
 namespace {

@@ -151,6 +151,52 @@ inline xsimd::batch<float, Arch> load_partial(const float* p, std::size_t n) {
   return b::load_aligned(t);
 }
 
+namespace detail {
+/// add_column_sums on the columns [0, NV W) at x: NV running sums in registers.
+template <class Arch, std::size_t NV>
+inline void add_column_block(const float* x, std::size_t ldx, std::size_t rows, float* sums) {
+  using b = fbatch<Arch>;
+  constexpr std::size_t W = b::size;
+  b acc[NV];
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v < NV; ++v) acc[v] = b::load_unaligned(sums + v * W);
+  for (std::size_t r = 0; r < rows; ++r, x += ldx)
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < NV; ++v) acc[v] += b::load_unaligned(x + v * W);
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v < NV; ++v) acc[v].store_unaligned(sums + v * W);
+}
+}  // namespace detail
+
+/// sums[c] += x[0][c] + x[1][c] + ... + x[rows - 1][c], added in that order (each column's own chain), c <
+/// cols; row stride ldx. A linear layer's bias gradient (the rows of d loss / d y). The running sums stay in
+/// registers, up to eight vectors of columns per pass over the rows: row by row into sums in memory, every
+/// vector of columns was a chain through a store and a load per row (the tiny model's bias gradients of 128
+/// columns, 1024 rows, Zen 5: AVX-512 8.7 -> 2.0 us, AVX2 9.2 -> 3.5 us). Rows wider than eight vectors
+/// whose block is beyond 512 KiB are added row by row into sums, read once in order: they come from the L3
+/// at its bandwidth either way (512 columns: 19 us; 23 us in passes of columns). The same values either way.
+template <class Arch = xsimd::default_arch>
+inline void add_column_sums(const float* x, std::size_t ldx, std::size_t rows, std::size_t cols, float* sums) {
+  constexpr std::size_t W = fbatch<Arch>::size;
+  if (cols > 8 * W && rows * cols > (std::size_t(128) << 10)) {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) sums[c] += x[r * ldx + c];
+    return;
+  }
+  std::size_t c = 0;
+  for (; c + 8 * W <= cols; c += 8 * W) detail::add_column_block<Arch, 8>(x + c, ldx, rows, sums + c);
+  if (c + 4 * W <= cols) {
+    detail::add_column_block<Arch, 4>(x + c, ldx, rows, sums + c);
+    c += 4 * W;
+  }
+  for (; c + W <= cols; c += W) detail::add_column_block<Arch, 1>(x + c, ldx, rows, sums + c);
+  for (; c < cols; ++c) {
+    float s = sums[c];
+    for (std::size_t r = 0; r < rows; ++r) s += x[r * ldx + c];
+    sums[c] = s;
+  }
+}
+
 /// sum_i x[i]
 template <class Arch = xsimd::default_arch>
 inline float sum(const float* x, std::size_t n) {

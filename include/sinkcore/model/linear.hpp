@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "../kernels/gemm.hpp"
+#include "../kernels/simd.hpp"
 
 namespace sinkcore::detail {
 
@@ -22,9 +23,7 @@ inline void linear_backward(const float* x, std::size_t ldx, std::size_t n, std:
                             float* dW, float* db, float dx_beta = 1.f) {
   if (dx) kernels::gemm(false, true, n, in, out, 1.f, dy, lddy, W, out, dx_beta, dx, lddx);
   if (dW) kernels::gemm(true, false, in, out, n, 1.f, x, ldx, dy, lddy, 1.f, dW, out);
-  if (db)
-    for (std::size_t r = 0; r < n; ++r)
-      for (std::size_t c = 0; c < out; ++c) db[c] += dy[r * lddy + c];
+  if (db) kernels::simd::add_column_sums(dy, lddy, n, out, db);
 }
 
 }  // namespace sinkcore::detail
