@@ -183,14 +183,15 @@ inline void add_column_sums(const float* x, std::size_t ldx, std::size_t rows, s
       for (std::size_t c = 0; c < cols; ++c) sums[c] += x[r * ldx + c];
     return;
   }
-  std::size_t c = 0;
-  for (; c + 8 * W <= cols; c += 8 * W) detail::add_column_block<Arch, 8>(x + c, ldx, rows, sums + c);
-  if (c + 4 * W <= cols) {
-    detail::add_column_block<Arch, 4>(x + c, ldx, rows, sums + c);
-    c += 4 * W;
+  const std::size_t nv = cols / W;  // whole vectors of columns: blocks of 8, one of 4, then single ones
+  std::size_t v = 0;
+  for (; v + 8 <= nv; v += 8) detail::add_column_block<Arch, 8>(x + v * W, ldx, rows, sums + v * W);
+  if (v + 4 <= nv) {
+    detail::add_column_block<Arch, 4>(x + v * W, ldx, rows, sums + v * W);
+    v += 4;
   }
-  for (; c + W <= cols; c += W) detail::add_column_block<Arch, 1>(x + c, ldx, rows, sums + c);
-  for (; c < cols; ++c) {
+  for (; v < nv; ++v) detail::add_column_block<Arch, 1>(x + v * W, ldx, rows, sums + v * W);
+  for (std::size_t c = nv * W; c < cols; ++c) {
     float s = sums[c];
     for (std::size_t r = 0; r < rows; ++r) s += x[r * ldx + c];
     sums[c] = s;
