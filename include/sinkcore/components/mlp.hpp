@@ -75,11 +75,12 @@ struct gpt2 {
     float *dx = b.act(act::d_resid), *dmlp = b.act(act::d_mlp), *dln = b.act(act::d_ln);
     detail::linear_backward(b.act(act::mlp_post), dm, n, dm, d, b.param(role::mlp_proj_weight), dx, d, dmlp, dm,
                             b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias), 0.f);
-    const float* pre = b.act(act::mlp_pre);
+    const float *pre = b.act(act::mlp_pre), *post = b.act(act::mlp_post);
     {
-      const profile::zone gz(profile::part::gelu);
+      const profile::zone gz(profile::part::gelu);  // GELU's derivative from its output (an unhooked forward)
       detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
-        kernels::gelu_backward(pre + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm, (r1 - r0) * dm);
+        kernels::gelu_backward_from_output(pre + r0 * dm, post + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm,
+                                           (r1 - r0) * dm);
       });
     }
     detail::linear_backward(b.act(act::ln2), d, n, d, dm, b.param(role::mlp_fc_weight), dmlp, dm, dln, d,
