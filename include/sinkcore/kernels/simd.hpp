@@ -170,11 +170,12 @@ inline void add_column_block(const float* x, std::size_t ldx, std::size_t rows, 
 
 /// sums[c] += x[0][c] + x[1][c] + ... + x[rows - 1][c], added in that order (each column's own chain), c <
 /// cols; row stride ldx. A linear layer's bias gradient (the rows of d loss / d y). The running sums stay in
-/// registers, up to eight vectors of columns per pass over the rows: row by row into sums in memory, every
-/// vector of columns was a chain through a store and a load per row (the tiny model's bias gradients of 128
-/// columns, 1024 rows, Zen 5: AVX-512 8.7 -> 2.0 us, AVX2 9.2 -> 3.5 us). Rows wider than eight vectors
-/// whose block is beyond 512 KiB are added row by row into sums, read once in order: they come from the L3
-/// at its bandwidth either way (512 columns: 19 us; 23 us in passes of columns). The same values either way.
+/// registers, up to eight vectors of columns per pass over the rows (then blocks of 4, 2 and 1 vectors):
+/// row by row into sums in memory, every vector of columns was a chain through a store and a load per row
+/// (the tiny model's bias gradients of 128 columns, 1024 rows, Zen 5: AVX-512 8.7 -> 2.0 us, AVX2 9.2 ->
+/// 3.5 us). Rows wider than eight vectors whose block is beyond 512 KiB are added row by row into sums, read
+/// once in order: they come from the L3 at its bandwidth either way (512 columns: 19 us; 23 us in passes of
+/// columns). The same values either way.
 template <class Arch = xsimd::default_arch>
 inline void add_column_sums(const float* x, std::size_t ldx, std::size_t rows, std::size_t cols, float* sums) {
   constexpr std::size_t W = fbatch<Arch>::size;
@@ -183,14 +184,18 @@ inline void add_column_sums(const float* x, std::size_t ldx, std::size_t rows, s
       for (std::size_t c = 0; c < cols; ++c) sums[c] += x[r * ldx + c];
     return;
   }
-  const std::size_t nv = cols / W;  // whole vectors of columns: blocks of 8, one of 4, then single ones
+  const std::size_t nv = cols / W;  // whole vectors of columns: blocks of 8, then at most one of 4, 2 and 1
   std::size_t v = 0;
   for (; v + 8 <= nv; v += 8) detail::add_column_block<Arch, 8>(x + v * W, ldx, rows, sums + v * W);
   if (v + 4 <= nv) {
     detail::add_column_block<Arch, 4>(x + v * W, ldx, rows, sums + v * W);
     v += 4;
   }
-  for (; v < nv; ++v) detail::add_column_block<Arch, 1>(x + v * W, ldx, rows, sums + v * W);
+  if (v + 2 <= nv) {
+    detail::add_column_block<Arch, 2>(x + v * W, ldx, rows, sums + v * W);
+    v += 2;
+  }
+  if (v < nv) detail::add_column_block<Arch, 1>(x + v * W, ldx, rows, sums + v * W);
   for (std::size_t c = nv * W; c < cols; ++c) {
     float s = sums[c];
     for (std::size_t r = 0; r < rows; ++r) s += x[r * ldx + c];
