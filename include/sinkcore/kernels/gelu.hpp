@@ -10,8 +10,10 @@
 /// computes both paths and selects (xsimd skipped the polynomial where no lane needed it). Inlined whole
 /// into the loop (xsimd's tanh was a call), the core overlaps consecutive vectors' chains of dependent
 /// operations. Both paths cost about 19 cycles per vector on a Zen 5 (AVX-512 or AVX2 alike), xsimd's exp
-/// half of them, so past the learning rate's warm-up, when nearly every group needs both, GELU is 5-7 % of
-/// the tiny model's training step. test_kernels compares it with xsimd::tanh bit for bit.
+/// half of them, so past the learning rate's warm-up, when nearly every group needs both, GELU forward and
+/// backward was 5-7 % of the tiny model's training step; the MLP's backward pass now takes the derivative
+/// from the forward pass's output instead (gelu_backward_from_output: a division, no tanh). test_kernels
+/// compares gelu and gelu_backward with xsimd::tanh bit for bit.
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
