@@ -927,28 +927,26 @@ TEMPLATE_LIST_TEST_CASE("gelu forward and backward", "[gelu]", arch_list) {
     auto yi = x;
     k::gelu<Arch>(yi.data(), yi.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE(yi[i] == y[i]);
-    // Backward against central differences of the double reference.
+    // Backward against central differences of the double reference: gelu_backward, and the same gradient from
+    // the forward pass's output; each in place too.
     const auto dy = random_vec(n, unsigned(n + 1));
+    const auto matches_differences = [&](const std::vector<float>& dx) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const double h = 1e-5;
+        const double fd = (ref_gelu(double(x[i]) + h) - ref_gelu(double(x[i]) - h)) / (2 * h);
+        INFO("x = " << x[i]);
+        REQUIRE_THAT(dx[i], WithinAbs(double(dy[i]) * fd, 1e-5));
+      }
+    };
     std::vector<float> dx(n);
     k::gelu_backward<Arch>(x.data(), dy.data(), dx.data(), n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const double h = 1e-5;
-      const double fd = (ref_gelu(double(x[i]) + h) - ref_gelu(double(x[i]) - h)) / (2 * h);
-      INFO("x = " << x[i]);
-      REQUIRE_THAT(dx[i], WithinAbs(double(dy[i]) * fd, 1e-5));
-    }
+    matches_differences(dx);
     auto dxi = dy;
     k::gelu_backward<Arch>(x.data(), dxi.data(), dxi.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE(dxi[i] == dx[i]);
-    // The same gradient from the forward pass's output, in place too.
     std::vector<float> dxo(n);
     k::gelu_backward_from_output<Arch>(x.data(), y.data(), dy.data(), dxo.data(), n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const double h = 1e-5;
-      const double fd = (ref_gelu(double(x[i]) + h) - ref_gelu(double(x[i]) - h)) / (2 * h);
-      INFO("x = " << x[i]);
-      REQUIRE_THAT(dxo[i], WithinAbs(double(dy[i]) * fd, 1e-5));
-    }
+    matches_differences(dxo);
     auto dxoi = dy;
     k::gelu_backward_from_output<Arch>(x.data(), y.data(), dxoi.data(), dxoi.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE(dxoi[i] == dxo[i]);
