@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
     // Warm-up: page faults, packing buffers, thread pools, and training past the learning rate's warm-up.
     // GELU's cost depends on its inputs: for the first few dozen steps they are small enough for tanh's
     // polynomial alone, after that nearly every group of them needs both of its paths too, as in every
-    // later step of a run (at T = 64 GELU is 3 % of the step at step 10, 5.5 % from step 50 on).
+    // later step of a run (at T = 64, with GELU's backward pass through tanh as well: 3 % of the step at
+    // step 10, 5.5 % from step 50 on).
     for (std::size_t i = 0; i < o.warmup + 30; ++i) t.step();
     double best = 1e30, total = 0;
     for (int i = 0; i < steps; ++i) {
