@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   // position embeddings are not counted (a row is looked up, not multiplied; nanoGPT's MFU and
   // bench_forward leave them out too); the token embeddings are, as the unembedding's matrix.
   constexpr std::size_t wpe = layout<A>::has(role::wpe) ? layout<A>::spec(role::wpe).size() : 0;
-  const double flops_per_token = 6.0 * double(layout<A>::trainable_parameters - wpe) + 12.0 * A::layers * T * A::d_model;
+  const double flops_per_token =
+      6.0 * double(layout<A>::trainable_parameters - wpe) + 12.0 * A::layers * T * A::d_model;
   // Synthetic but realistic data: generated arithmetic text.
   train::corpus_options co;
   co.math_bytes = 2'000'000;
