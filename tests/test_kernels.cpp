@@ -1247,7 +1247,7 @@ TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
 TEMPLATE_LIST_TEST_CASE("add_column_sums adds each column's rows in order, to the bit", "[simd]", arch_list) {
   using Arch = TestType;
   constexpr std::size_t W = xsimd::batch<float, Arch>::size;
-  // Column counts through every block (8, 4, 1 vectors) and the scalar tail; the last two take the row-by-row
+  // Column counts through every block (8, 4, 2, 1 vectors) and the scalar tail; the last two take the row-by-row
   // path (wider than eight vectors, beyond 128 Ki floats). Row strides wider than the columns.
   const std::size_t shapes[][2] = {{5, 1},     {3, W - 1},     {7, W},          {9, 3 * W + 2},
                                    {33, 4 * W + 1}, {17, 8 * W}, {64, 13 * W + 5}, {1, 21 * W + 3},

@@ -21,6 +21,7 @@
 
 #include "../config.hpp"
 #include "../profile.hpp"
+#include "simd.hpp"
 
 // GCC 12 false positive (PR 105593): -W(maybe-)uninitialized inside avx512fintrin.h when xsimd's
 // AVX-512 exp / tanh are inlined. Silenced for this header's code only.
@@ -141,13 +142,9 @@ SINKCORE_GELU_FLATTEN void gelu(const float* x, float* y, std::size_t n) {
     gelu_detail::gelu_fwd<decltype(small)::value, Arch>(v, u).store_unaligned(y + i);
   };
   gelu_detail::each_vector<Arch>(x, nv, gelu_detail::arg_fwd<Arch>, op);
-  if (nv < n) {
-    alignas(64) float t[W] = {};
-    const std::size_t rem = n - nv;
-    for (std::size_t q = 0; q < rem; ++q) t[q] = x[nv + q];
-    const b v = b::load_aligned(t);
-    gelu_detail::gelu_fwd<false, Arch>(v, gelu_detail::arg_fwd<Arch>(v)).store_aligned(t);
-    for (std::size_t q = 0; q < rem; ++q) y[nv + q] = t[q];
+  if (const std::size_t rem = n - nv) {  // zeros in the lanes beyond n
+    const b v = simd::load_partial<Arch>(x + nv, rem);
+    simd::store_partial<Arch>(y + nv, gelu_detail::gelu_fwd<false, Arch>(v, gelu_detail::arg_fwd<Arch>(v)), rem);
   }
 }
 
@@ -162,13 +159,10 @@ SINKCORE_GELU_FLATTEN void gelu_backward(const float* x, const float* dy, float*
     (b::load_unaligned(dy + i) * gelu_detail::gelu_grad<decltype(small)::value, Arch>(v, u)).store_unaligned(dx + i);
   };
   gelu_detail::each_vector<Arch>(x, nv, gelu_detail::arg_grad<Arch>, op);
-  if (nv < n) {
-    alignas(64) float t[W] = {};
-    const std::size_t rem = n - nv;
-    for (std::size_t q = 0; q < rem; ++q) t[q] = x[nv + q];
-    const b v = b::load_aligned(t);
-    gelu_detail::gelu_grad<false, Arch>(v, gelu_detail::arg_grad<Arch>(v)).store_aligned(t);
-    for (std::size_t q = 0; q < rem; ++q) dx[nv + q] = dy[nv + q] * t[q];
+  if (const std::size_t rem = n - nv) {
+    const b v = simd::load_partial<Arch>(x + nv, rem);
+    const b g = gelu_detail::gelu_grad<false, Arch>(v, gelu_detail::arg_grad<Arch>(v));
+    simd::store_partial<Arch>(dx + nv, simd::load_partial<Arch>(dy + nv, rem) * g, rem);
   }
 }
 
@@ -196,15 +190,9 @@ SINKCORE_GELU_FLATTEN void gelu_backward_from_output(const float* x, const float
 #pragma GCC unroll 4
   for (; i < nv; i += W)
     (b::load_unaligned(dy + i) * grad(b::load_unaligned(x + i), b::load_unaligned(y + i))).store_unaligned(dx + i);
-  if (nv < n) {
-    alignas(64) float tx[W] = {}, ty[W] = {};
-    const std::size_t rem = n - nv;
-    for (std::size_t q = 0; q < rem; ++q) {
-      tx[q] = x[nv + q];
-      ty[q] = y[nv + q];
-    }
-    grad(b::load_aligned(tx), b::load_aligned(ty)).store_aligned(tx);
-    for (std::size_t q = 0; q < rem; ++q) dx[nv + q] = dy[nv + q] * tx[q];
+  if (const std::size_t rem = n - nv) {
+    const b g = grad(simd::load_partial<Arch>(x + nv, rem), simd::load_partial<Arch>(y + nv, rem));
+    simd::store_partial<Arch>(dx + nv, simd::load_partial<Arch>(dy + nv, rem) * g, rem);
   }
 }
 
