@@ -131,8 +131,9 @@ SINKCORE_GELU_FLATTEN void gelu(const float* x, float* y, std::size_t n) {
   const profile::zone pz(profile::part::gelu);
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t W = b::size;
-  // x / (1 + exp(-2u)) (file comment). Below x = -10.1 the exp overflows to infinity and the quotient is -0
-  // (the exact value is below 2e-38); above x = 5, 1 + exp(-2u) rounds to 1 and the quotient is x.
+  // x / (1 + exp(-2u)) (file comment). Below x = -10.046 the exp overflows to infinity and the quotient is
+  // -0 (the exact value is below 4.2e-38, the smallest nonzero output; none is subnormal); from x = 5 on,
+  // 1 + exp(-2u) rounds to 1 and the quotient is x.
   const auto f = [](const b& v) {
     const b m2k(-2.f * gelu_k), c(0.044715f), one(1.f);
     return v / (one + xsimd::exp(m2k * xsimd::fma(c * v * v, v, v)));
