@@ -1077,7 +1077,7 @@ TEMPLATE_LIST_TEST_CASE("gelu is the exact GELU to a few roundings, tails includ
   // Every 211th float in [-12, 20] (tiny and subnormal inputs included), against x / (1 + exp(-2u)) in double
   // (0.5 (1 + tanh(u)) written without the cancellation): within 6e-7 absolutely, within 1.5e-6 relatively
   // where |y| > 1e-3 and within 2e-5 relatively where the exact value is at least 1e-30 (u's rounding,
-  // magnified by the exp: 2|u| is 80 there). GPT-2's formula in float, 0.5 x (1 + tanh(u)), is 5e-5 off
+  // magnified by the exp: 2|u| is about 71 there). GPT-2's formula in float, 0.5 x (1 + tanh(u)), is 5e-5 off
   // at x = -3.4 and 0 from x = -5.16 on; an error in the cubic's coefficient or a lost factor fails too.
   std::vector<float> x;
   for (std::uint32_t u = 0; u < 0x41a00000u; u += 211) x.push_back(std::bit_cast<float>(u));           // [0, 20)
