@@ -55,10 +55,11 @@ int main(int argc, char** argv) {
     o.context = T;
     train::trainer<A> t(data, o);
     // Warm-up: page faults, packing buffers, thread pools, and training past the learning rate's warm-up.
-    // GELU's cost depends on its inputs: for the first few dozen steps they are small enough for tanh's
-    // polynomial alone, after that nearly every group of them needs both of its paths too, as in every
-    // later step of a run (at T = 64, with GELU's backward pass through tanh as well: 3 % of the step at
-    // step 10, 5.5 % from step 50 on).
+    // The step is measured where a run of the study spends it, past the warm-up's first 50 steps. (Through
+    // tanh, GELU's cost depended on its inputs: small enough for tanh's polynomial alone in the first few
+    // dozen steps, both of its paths after that: at T = 64 3 % of the step at step 10, 5.5 % from step 50
+    // on. The training step's GELU passes, the quotient forward and the derivative from the output, now
+    // have no branch on their inputs.)
     for (std::size_t i = 0; i < o.warmup + 30; ++i) t.step();
     double best = 1e30, total = 0;
     for (int i = 0; i < steps; ++i) {
