@@ -172,14 +172,24 @@ TEMPLATE_LIST_TEST_CASE("gemm matches the double reference on awkward shapes", "
 TEMPLATE_LIST_TEST_CASE("gemm reads A^T in place, or packs it when its row stride aliases in the cache",
                         "[gemm]", arch_list) {
   // Row strides of op(A) = A^T: 37 and 1000 floats are read in place, 1024 and 2048 (4 and 8 KiB) packed
-  // first; 256 and 768 (1 and 3 KiB) read in place at N = 70 and packed at N = 400 (>= 8 NR: 128 with
-  // AVX2's 16-column panels, 384 with AVX-512's 48). Both paths, with edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1)
-  // and two depth blocks (K = 700).
+  // first; 256 and 768 (1 and 3 KiB: four of an L1's 64 sets) read in place at N = 70 and packed at N = 400
+  // (>= 128), 128 (512 B: eight sets) in place at N = 70 and packed at N = 400 (>= 256), where the L1 has 64
+  // sets (pack_a_trans, checked below for L1s of 12 and 8 ways), whatever this machine's L1. Both paths, with
+  // edge rows (37 = 4 x 8 + 5 = 6 x 6 + 1) and two depth blocks (K = 700).
   using Arch = TestType;
   INFO("arch " << Arch::name());
   unsigned seed = 40;
-  const std::pair<std::size_t, std::size_t> strides_and_n[] = {{37, 70},   {1000, 70}, {1024, 70}, {2048, 70},
-                                                               {256, 70},  {256, 400}, {768, 70},  {768, 400}};
+  const std::pair<std::size_t, std::size_t> strides_and_n[] = {{37, 70},  {1000, 70}, {1024, 70}, {2048, 70},
+                                                               {256, 70}, {256, 400}, {768, 70},  {768, 400},
+                                                               {128, 70}, {128, 400}};
+  for (const std::size_t ways : {12, 8})
+    for (const auto& [lda, N] : strides_and_n) {
+      INFO("lda " << lda << " N " << N << " ways " << ways);
+      const k::gemm_detail::l1_geometry l1{64, ways};
+      CHECK(k::gemm_detail::pack_a_trans(lda, N, 350, l1) == (lda % 128 == 0 && (lda % 1024 == 0 || N == 400)));
+      // A depth whose lines fit the sets they fall into is read in place: kc 32 at 1 KiB (4 sets), 8 at 4 KiB.
+      CHECK_FALSE(k::gemm_detail::pack_a_trans(lda, N, lda % 1024 == 0 ? 8 : 32, l1));
+    }
   for (const auto& [lda, N] : strides_and_n)
     for (float beta : {0.f, 0.5f}) {
       gemm_case c{true, false, 37, N, 700, 1.f, beta, lda - 37, 2, 1};
@@ -194,9 +204,8 @@ TEMPLATE_LIST_TEST_CASE("gemm packs an aliasing A^T once for all blocks of colum
   // N = 6000 is more columns than half of any L2 holds at kc = 350 (up to 16 MiB: 5991), so the product
   // runs in several blocks of columns, and A^T (row stride 1 KiB) is packed on the first and kept: two
   // blocks of rows (200 = 192 + 8) and two of depth (700 = 2 x 350) at their own places in the buffer.
-  // Slices of 96 columns read it in place with AVX2's and AVX-512's panels (fewer than 8 of them) and pack
-  // it per call with SSE2's 8-column ones (one block each with an L2 of 512 KiB or more); every entry is
-  // the same chain of FMAs either way.
+  // Slices of 96 columns read it in place (packed from 128 columns at this stride, pack_a_trans); every
+  // entry is the same chain of FMAs either way.
   using Arch = TestType;
   INFO("arch " << Arch::name());
   gemm_case c{true, false, 200, 6000, 700, 1.f, 0.5f, 56, 0, 0};

@@ -19,8 +19,8 @@
 ///    registers (store_tile_inline).
 ///  - op(A) is read in place by the micro-kernel (its MR x KC panel stays in the L1 across the jr loop):
 ///    row-major A as MR row pointers, A^T as MR contiguous values per k. Only an A^T whose row stride is
-///    a multiple of 4 KiB (every k on the same cache sets), or of 1 KiB with N >= 8 NR, is packed into
-///    MR x KC panels (once for all blocks of columns).
+///    a multiple of 512 bytes (every k on a few of the L1's sets), with enough columns to repay the copy
+///    (pack_a_trans), is packed into MR x KC panels (once for all blocks of columns).
 ///  - packed buffers are 64-byte aligned and thread-local (reused across calls); user memory is only
 ///    accessed with unaligned loads/stores (4-byte alignment is enough).
 ///  - threads: the M x N iteration space is split into a tm x tn grid of independent sub-problems, one
@@ -48,6 +48,7 @@
 ///    products), skipping per micro-tile the columns or the depth that its rows do not need.
 ///  - blocking can be overridden for tuning with -DSINKCORE_GEMM_{MR,NV,KC,MCB} (MC = MR * MCB).
 #include <algorithm>
+#include <numeric>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -152,6 +153,48 @@ inline std::size_t l2_bytes() {
     return v > 0 ? std::clamp(std::size_t(v), std::size_t(256) << 10, std::size_t(16) << 20) : std::size_t(1) << 20;
   }();
   return bytes;
+}
+
+/// The L1 data cache's sets and ways (glibc reads them from cpuid): 64 sets of 8 ways where the system
+/// does not say (32 KiB; 48 KiB parts have 64 sets of 12).
+struct l1_geometry {
+  std::size_t sets, ways;
+};
+inline l1_geometry l1_cache() {
+  static const l1_geometry g = [] {
+    long size = 0, ways = 0, line = 0;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL1_DCACHE_ASSOC) && defined(_SC_LEVEL1_DCACHE_LINESIZE)
+    size = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    ways = sysconf(_SC_LEVEL1_DCACHE_ASSOC);
+    line = sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
+#endif
+    if (size <= 0 || ways <= 0 || line != 64 || size % (ways * line) != 0) return l1_geometry{64, 8};
+    const std::size_t sets = std::size_t(size / (ways * line));
+    return (sets & (sets - 1)) == 0 ? l1_geometry{sets, std::size_t(ways)} : l1_geometry{64, 8};
+  }();
+  return g;
+}
+
+/// Whether gemm packs an op(A) = A^T of row stride `lda` floats for a block of `n` columns at depth `kc`,
+/// rather than have the micro-kernel read it in place. In place, a micro-panel touches one line per k at
+/// the row stride; at a stride of a multiple of 512 bytes those lines fall into only a few of the L1's sets
+/// (4 KiB: one; 2 KiB: two; 1 and 3 KiB: four; 512 B: eight of 64), the panel does not stay in the L1
+/// across the column panels it meets, and each of them reads it from the L2 again. Packed, it is copied
+/// once and read contiguously. The copy is repaid by enough columns, more of them the more sets the
+/// lines spread over: packed from n >= 32 x sets (any n at 4 KiB), where the kc lines do not fit those sets.
+/// Measured, one thread, sinkcore::kernels::gemm on warm operands, in place -> packed, GFLOP/s (Intel Xeon,
+/// 48 KiB 12-way L1, family 6 model 167 as its VM reports it, AVX-512 8 x 48 / AVX2 6 x 16 tiles, K 1024):
+/// 512 B (M = 128): n = 512 130-133 -> 141-142 / 92-96 -> 96-105, n = 256 142-145 -> 153-155 / 99-101 ->
+/// 98-104, n = 128 155-160 -> 154-163 / 99-102 -> 97 (left in place), n = 32 146-166 -> 125-129 / 100 ->
+/// 83-85 (in place); 2 KiB (M = 512): n = 128 144-152 -> 161-162 (AVX-512), n = 64 119-131 -> 145-147 /
+/// 80-81 -> 95-98. Every entry is the same chain of FMAs either way (the values do not change).
+inline bool pack_a_trans(std::size_t lda, std::size_t n, std::size_t kc, l1_geometry l1 = l1_cache()) {
+  const std::size_t bytes = lda * sizeof(float);
+  if (bytes % 512 != 0) return false;  // the lines spread over 16 or more sets
+  const std::size_t step = bytes / 64 % l1.sets;
+  const std::size_t sets = step == 0 ? 1 : l1.sets / std::gcd(step, l1.sets);
+  if (sets > 8 || sets * l1.ways >= kc) return false;
+  return sets == 1 || n >= 32 * sets;
 }
 
 inline scratch& buffer_a() {
@@ -708,16 +751,13 @@ inline void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N
                       (ldb * sizeof(float)) % 4096 != 0;
   const bool inplace_b = small_b || tall_b;
   float* Bp = inplace_b ? nullptr : buffer_b().get(kc_max * nc_max);
-  // A^T read in place touches one line per k at stride lda; with a stride that is a multiple of 4 KiB all
-  // of them fall into the same cache sets, and the in-place read ran at 0.70-0.73 x OpenBLAS (AVX2 on a
-  // Zen 5; M = 1024, 2048, 3072) against 1.01-1.07 x for other strides. Such A^T is packed instead. A
-  // multiple of 1 KiB spreads them over only a few sets too: packed when the panel then serves enough
-  // column panels to repay the copy (N >= 8 NR). AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB):
-  // 0.84-0.88 -> 0.98-1.00 x OpenBLAS; packing at N = 32 (tiny proj dW's 2-thread chunks, 2 KiB) lost a
-  // third. On an Intel Xeon (Emerald Rapids), tiny proj dW (512 x 128 x 1024-2048, TN, lda 2 KiB), 1
-  // thread: AVX2 (8 panels of 16) 0.88 -> 0.97-0.99 x packed; AVX-512 (3 panels of 48) 0.96-1.06 -> 0.96-1.00.
-  const std::size_t at_bytes = lda * sizeof(float);
-  const bool pack_at = trans_a && (at_bytes % 4096 == 0 || (at_bytes % 1024 == 0 && N >= 8 * NR));
+  // A^T read in place touches one line per k at stride lda: packed where those lines alias in the L1 and
+  // enough columns repay the copy (pack_a_trans). Earlier measurements of the cases that rule keeps: at a
+  // multiple of 4 KiB the in-place read ran at 0.70-0.73 x OpenBLAS (AVX2 on a Zen 5; M = 1024, 2048, 3072)
+  // against 1.01-1.07 x for other strides; AVX2 on a Zen 4, GPT-2 fc dW (lda 768 floats, 3 KiB): 0.84-0.88
+  // -> 0.98-1.00 x OpenBLAS packed; on an Intel Xeon (Emerald Rapids), tiny proj dW (512 x 128 x 1024-2048,
+  // lda 2 KiB), 1 thread, AVX2 0.88 -> 0.97-0.99 x packed.
+  const bool pack_at = trans_a && pack_a_trans(lda, N, kc_max);
   // With several blocks of columns (N > nc_blk) the packed A^T is kept for all of them: every block of rows
   // and depth at its own place, (ic, pc) at ic * K + pc * (its rows rounded up to MR), packed on the first
   // block of columns only (packing it again for each of GPT-2 fc dW's 5 blocks of 672 columns cost 1-3 %:
