@@ -138,6 +138,16 @@ int main(int argc, char** argv) {
   // Peak again after the runs (other load on the machine only lowers a measurement: keep the best).
   // The percentages below use this best peak.
   for (int t = 1; t <= max_threads; ++t) peak[t] = std::max(peak[t], measure_peak(t));
+  // On a shared host the FMA loop's own rate moves from one moment to the next (an Intel Xeon VM: 190-236
+  // GFLOP/s per thread in slices of 0.1 s), and a product at 90 % of the peak, timed in a fast moment, can
+  // pass a peak caught in slow ones. Before percent_of_peak refuses, the peak is measured again, up to 10
+  // more times, while some rate is above it: a peak that is wrong stays below, a slow sample does not.
+  for (int t = 1; t <= max_threads; ++t) {
+    double top = 0;
+    for (const auto& r : rows)
+      if (r.t == t) top = std::max({top, r.g1, r.g2});
+    for (int again = 0; again < 10 && top > peak[t]; ++again) peak[t] = std::max(peak[t], measure_peak(t));
+  }
   std::printf("FMA peak (measured, best over the run, %zu-float FMA chains, 6-%d chains): 1 thread %.1f GFLOP/s",
               xsimd::batch<float, arch>::size, vector_registers - 2, peak[1]);
   if (max_threads > 1) std::printf(", 2 threads %.1f GFLOP/s", peak[2]);
