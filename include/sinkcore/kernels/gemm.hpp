@@ -48,12 +48,12 @@
 ///    products), skipping per micro-tile the columns or the depth that its rows do not need.
 ///  - blocking can be overridden for tuning with -DSINKCORE_GEMM_{MR,NV,KC,MCB} (MC = MR * MCB).
 #include <algorithm>
-#include <numeric>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <utility>
 #if __has_include(<unistd.h>)
 #include <unistd.h>
