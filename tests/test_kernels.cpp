@@ -354,6 +354,61 @@ TEMPLATE_LIST_TEST_CASE("gemm with a bias row equals a bias-filled C with beta =
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("gemm's epilogue sees every element of C once, with its final value", "[gemm]", arch_list) {
+  // The epilogue copies its block of C aside and counts each element it is given: after the call, every
+  // element was given exactly once and the copy is C to the bit, so no block was handed over before its
+  // last depth block (K > KC: partial sums then), twice, or not at all. Several blocks of rows (M > MC),
+  // of depth and of columns (N beyond a packed block: 1500 columns at K = 1000), partial tiles, the
+  // matrix-vector paths, K = 0, a bias, and 2 threads cut along M and along N (each thread's blocks in
+  // the whole C's indices).
+  using Arch = TestType;
+  INFO("arch " << Arch::name());
+  struct shape { std::size_t M, N, K; bool ta, tb; int threads; bool bias; };
+  for (const shape sh : {shape{45, 37, 19, false, false, 1, false}, shape{500, 130, 1000, false, true, 1, true},
+                         shape{70, 1500, 1000, true, false, 1, false}, shape{1, 70, 33, false, false, 1, true},
+                         shape{40, 1, 33, true, false, 1, false}, shape{9, 11, 0, false, false, 1, false},
+                         shape{1030, 130, 300, false, false, 2, true}, shape{96, 515, 900, true, false, 2, false},
+                         shape{200, 400, 500, false, true, 2, false}}) {
+    INFO("M " << sh.M << " N " << sh.N << " K " << sh.K << " threads " << sh.threads);
+    const std::size_t lda = sh.ta ? sh.M + 3 : sh.K + 3, ldb = sh.tb ? sh.K + 1 : sh.N + 1, ldc = sh.N + 2;
+    const auto A = random_vec(lda * std::max(sh.ta ? sh.K : sh.M, std::size_t{1}), 15);
+    const auto B = random_vec(ldb * std::max(sh.tb ? sh.N : sh.K, std::size_t{1}), 16);
+    const auto bias = random_vec(sh.N, 17);
+    auto C = random_vec(sh.M * ldc, 18);
+    struct seen {
+      const float* C;
+      std::size_t ldc, M, N;
+      std::vector<float> copy;
+      std::vector<int> count;
+      bool inside = true;
+      static void run(const void* ctx, std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
+        auto& s = *const_cast<seen*>(static_cast<const seen*>(ctx));
+        if (r0 >= r1 || c0 >= c1 || r1 > s.M || c1 > s.N) s.inside = false;  // threads write disjoint elements
+        for (std::size_t i = r0; i < std::min(r1, s.M); ++i)
+          for (std::size_t j = c0; j < std::min(c1, s.N); ++j) {
+            s.copy[i * s.N + j] = s.C[i * s.ldc + j];
+            ++s.count[i * s.N + j];
+          }
+      }
+    } s{C.data(), ldc, sh.M, sh.N, std::vector<float>(sh.M * sh.N, std::numeric_limits<float>::quiet_NaN()),
+        std::vector<int>(sh.M * sh.N, 0)};
+    const int threads_before = omp_get_max_threads();
+    omp_set_num_threads(sh.threads);
+    k::gemm<Arch>(sh.ta, sh.tb, sh.M, sh.N, sh.K, 0.75f, A.data(), lda, B.data(), ldb, 0.5f, C.data(), ldc,
+                  sh.bias ? bias.data() : nullptr, {&seen::run, &s});
+    omp_set_num_threads(threads_before);
+    CHECK(s.inside);
+    std::size_t miscounted = 0, differ = 0;
+    for (std::size_t i = 0; i < sh.M; ++i)
+      for (std::size_t j = 0; j < sh.N; ++j) {
+        miscounted += s.count[i * sh.N + j] != 1;
+        differ += std::bit_cast<std::uint32_t>(s.copy[i * sh.N + j]) != std::bit_cast<std::uint32_t>(C[i * ldc + j]);
+      }
+    CHECK(miscounted == 0);
+    CHECK(differ == 0);
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("gemm gives the same bits on 1 and 2 threads, cut along N or along M", "[gemm]",
                         arch_list) {
   // 2 threads cut a product in two: along N, or along M when M > 2 N (tall products, and the tiny model's

@@ -2,7 +2,9 @@
 // reference written here with plain loops (no sinkcore kernels).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <unistd.h>
 #include <random>
@@ -459,6 +461,19 @@ struct capture_mlp_out {
     if constexpr (P == hook_point::mlp_out) seen.emplace_back(a.data, a.data + a.batch * a.length * a.width);
   }
 };
+struct read_mlp_pre_attn_out {  // listens at mlp_pre and attn_out and changes nothing
+  int calls = 0;
+  template <hook_point P>
+  void on(const activation&) {
+    if constexpr (P == hook_point::mlp_pre || P == hook_point::attn_out) ++calls;
+  }
+};
+struct zero_mlp_pre {
+  template <hook_point P>
+  void on(const activation& a) {
+    if constexpr (P == hook_point::mlp_pre) std::fill_n(a.data, a.batch * a.length * a.width, 0.f);
+  }
+};
 struct zero_mlp_out {
   template <hook_point P>
   void on(const activation& a) {
@@ -521,6 +536,31 @@ TEST_CASE("compile-time hooks capture, ablate and patch", "[hooks]") {
     forward(m, hooked, tok, B, T, compose(zero, cap));
     REQUIRE(cap.seen.size() == A::layers);
     for (float x : cap.seen[0]) REQUIRE(x == 0.f);
+  }
+  SECTION("GELU and the residual additions run inside the products only where nothing hooks: the same bits") {
+    // Without a hook at mlp_pre, GELU runs on each finished block of c_fc's output (more than one block of
+    // rows here), and without one at attn_out (mlp_out) the residual addition on each block of the
+    // projection's output; a hook there gets the product first, and what it leaves is what follows sees.
+    const std::size_t B2 = 24, T2 = 11;  // 264 rows
+    const auto tok2 = random_tokens(B2 * T2, int(A::vocab), 14);
+    workspace<A> fused, after;
+    forward(m, fused, tok2, B2, T2);
+    read_mlp_pre_attn_out reader;
+    forward(m, after, tok2, B2, T2, reader);
+    CHECK(reader.calls == 2 * int(A::layers));
+    const std::size_t n = B2 * T2 * A::d_mlp, nd = B2 * T2 * A::d_model;
+    for (std::size_t l = 0; l < A::layers; ++l) {
+      const auto &f = fused.block(l), &u = after.block(l);
+      CHECK(std::memcmp(f.mlp_pre, u.mlp_pre, n * sizeof(float)) == 0);
+      CHECK(std::memcmp(f.mlp_post, u.mlp_post, n * sizeof(float)) == 0);
+      CHECK(std::memcmp(f.resid_mid, u.resid_mid, nd * sizeof(float)) == 0);
+      CHECK(std::memcmp(f.resid_post, u.resid_post, nd * sizeof(float)) == 0);
+    }
+    CHECK(std::memcmp(fused.logits(), after.logits(), B2 * T2 * A::vocab * sizeof(float)) == 0);
+    zero_mlp_pre zero;
+    forward(m, after, tok2, B2, T2, zero);
+    for (std::size_t l = 0; l < A::layers; ++l)
+      CHECK(std::all_of(after.block(l).mlp_post, after.block(l).mlp_post + n, [](float x) { return x == 0.f; }));
   }
   CHECK(hook_name(hook_point::pattern, 3) == "blocks.3.attn.hook_pattern");
 }

@@ -14,6 +14,29 @@
 #include "../model/linear.hpp"
 #include "../model/param_spec.hpp"
 
+namespace sinkcore::detail {
+/// GELU (forward) or its derivative (backward) on a finished block of c_fc's output or of d(post) (a
+/// kernels::gemm_epilogue): rows [r0, r1), columns [c0, c1) of matrices of row stride ld.
+struct gelu_block {
+  const float* pre;  ///< c_fc's output (both)
+  float* post;       ///< forward: written with gelu(pre); backward: GELU's output, read
+  float* grad;       ///< backward: d loss / d post in, d loss / d pre out (in place); forward: null
+  std::size_t ld;
+  static void run(const void* ctx, std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
+    const auto& g = *static_cast<const gelu_block*>(ctx);
+    // Whole rows are one contiguous range (one call, one profile zone); otherwise a call per row.
+    const bool whole = c0 == 0 && c1 == g.ld;
+    for (std::size_t r = r0; r < r1; r = whole ? r1 : r + 1) {
+      const std::size_t o = r * g.ld + c0, len = whole ? (r1 - r0) * g.ld : c1 - c0;
+      if (g.grad)
+        kernels::gelu_backward_from_output(g.pre + o, g.post + o, g.grad + o, g.grad + o, len);
+      else
+        kernels::gelu(g.pre + o, g.post + o, len);
+    }
+  }
+};
+}  // namespace sinkcore::detail
+
 namespace sinkcore::mlp {
 
 struct gpt2 {
@@ -53,18 +76,31 @@ struct gpt2 {
     detail::layernorm_rows(b.act(act::resid_mid), b.param(role::ln_2_weight), b.param(role::ln_2_bias), ln2,
                            b.act(act::ln2_mean), b.act(act::ln2_rstd), n, d);
     hook(at_point<hook_point::ln2>, ln2, d);
-    detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm);
-    hook(at_point<hook_point::mlp_pre>, pre, dm);
-    {
+    if constexpr (!detail::hook_listens<Hook, hook_point::mlp_pre>()) {
+      // Nothing changes mlp_pre between c_fc and GELU: GELU runs on each finished block of c_fc's output
+      // while the block is still in the L2 (gelu_block; the same values as the separate pass below).
+      const detail::gelu_block g{pre, post, nullptr, dm};
+      detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm,
+                             {&detail::gelu_block::run, &g});
+    } else {
+      detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm);
+      hook(at_point<hook_point::mlp_pre>, pre, dm);
       const profile::zone gz(profile::part::gelu);  // the whole parallel region, on the calling thread
       detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
         kernels::gelu(pre + r0 * dm, post + r0 * dm, (r1 - r0) * dm);
       });
     }
     hook(at_point<hook_point::mlp_post>, post, dm);
-    detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d);
-    hook(at_point<hook_point::mlp_out>, out, d);
-    detail::add_rows(b.act(act::resid_mid), out, b.act(act::resid_post), n * d);
+    if constexpr (!detail::hook_listens<Hook, hook_point::mlp_out>()) {
+      // resid_post = resid_mid + mlp_out on each finished block of c_proj's output (residual_add)
+      const detail::residual_add r{b.act(act::resid_mid), out, b.act(act::resid_post), d};
+      detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d,
+                             {&detail::residual_add::run, &r});
+    } else {
+      detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d);
+      hook(at_point<hook_point::mlp_out>, out, d);
+      detail::add_rows(b.act(act::resid_mid), out, b.act(act::resid_post), n * d);
+    }
   }
 
   /// d_resid (d loss / d resid_post) flows on unchanged and gains the MLP's share.
@@ -73,16 +109,12 @@ struct gpt2 {
     constexpr std::size_t d = V::d, dm = V::dm;
     const std::size_t n = b.rows();
     float *dx = b.act(act::d_resid), *dmlp = b.act(act::d_mlp), *dln = b.act(act::d_ln);
+    // d(post) = dx W_proj^T, and GELU's derivative (from its output: an unhooked forward) on each finished
+    // block of it while the block is in the L2; then c_proj's dW from post.
+    const detail::gelu_block g{b.act(act::mlp_pre), b.act(act::mlp_post), dmlp, dm};
     detail::linear_backward(b.act(act::mlp_post), dm, n, dm, d, b.param(role::mlp_proj_weight), dx, d, dmlp, dm,
-                            b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias), 0.f);
-    const float *pre = b.act(act::mlp_pre), *post = b.act(act::mlp_post);
-    {
-      const profile::zone gz(profile::part::gelu);  // GELU's derivative from its output (an unhooked forward)
-      detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
-        kernels::gelu_backward_from_output(pre + r0 * dm, post + r0 * dm, dmlp + r0 * dm, dmlp + r0 * dm,
-                                           (r1 - r0) * dm);
-      });
-    }
+                            b.grad(role::mlp_proj_weight), b.grad(role::mlp_proj_bias), 0.f,
+                            {&detail::gelu_block::run, &g});
     detail::linear_backward(b.act(act::ln2), d, n, d, dm, b.param(role::mlp_fc_weight), dmlp, dm, dln, d,
                             b.grad(role::mlp_fc_weight), b.grad(role::mlp_fc_bias), 0.f);
     kernels::layernorm_backward(dln, d, b.act(act::resid_mid), d, b.param(role::ln_2_weight), b.act(act::ln2_mean),

@@ -56,11 +56,7 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
   const std::size_t n = B * T;
   const float* W = m.data();
   // hook(at_point<P>, data, width) at the points of block `layer` (-1: model-wide)
-  auto hooks_of = [&](int layer) {
-    return [&hooks, B, T, layer]<hp P>(std::integral_constant<hp, P>, float* data, std::size_t width) {
-      detail::run_hook<P>(hooks, data, B, T, width, layer);
-    };
-  };
+  auto hooks_of = [&](int layer) { return detail::block_hook<HK>{hooks, B, T, layer}; };
 
   // Embedding: x = wte[token], then the positions component adds its part (learned: + wpe[t]).
   const auto top = ws.view(-1, W);
@@ -144,9 +140,17 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
         for (std::size_t h = 0; h < H; ++h) mix(s, h);
     }
     hook(at_point<hp::z>, a.z, d);
-    detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias), a.attn_out, d);
-    hook(at_point<hp::attn_out>, a.attn_out, d);
-    detail::add_rows(a.resid_pre, a.attn_out, a.resid_mid, n * d);
+    if constexpr (!detail::hooked<hp::attn_out, HK>) {
+      // resid_mid = resid_pre + attn_out on each finished block of the projection's output (residual_add)
+      const detail::residual_add r{a.resid_pre, a.attn_out, a.resid_mid, d};
+      detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias),
+                             a.attn_out, d, {&detail::residual_add::run, &r});
+    } else {
+      detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias),
+                             a.attn_out, d);
+      hook(at_point<hp::attn_out>, a.attn_out, d);
+      detail::add_rows(a.resid_pre, a.attn_out, a.resid_mid, n * d);
+    }
     hook(at_point<hp::resid_mid>, a.resid_mid, d);
     if (A::has_mlp(li)) A::mlp::forward(b, hook);
     hook(at_point<hp::resid_post>, a.resid_post, d);  // resid_mid's memory in a block without an MLP

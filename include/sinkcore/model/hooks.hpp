@@ -95,6 +95,32 @@ inline void run_hook(Hooks& h, float* data, std::size_t batch, std::size_t lengt
 }
 template <hook_point P, class Hooks>
 constexpr bool hooked = hooks_at<Hooks, P>;
+
+/// The forward pass's hook for the points of one block (layer -1: the model-wide points):
+/// hook(at_point<P>, data, width) runs the hooks object at P, if it has P; listens<P> says whether it does,
+/// so that a component may fuse its work across a point that nobody hooks (the MLP's GELU into c_fc).
+template <class Hooks>
+struct block_hook {
+  Hooks& hooks;
+  std::size_t batch, length;
+  int layer;
+  template <hook_point P>
+  static constexpr bool listens = hooks_at<Hooks, P>;
+  template <hook_point P>
+  void operator()(std::integral_constant<hook_point, P>, float* data, std::size_t width) const {
+    run_hook<P>(hooks, data, batch, length, width, layer);
+  }
+};
+
+/// Whether `hook` (a block_hook, or any callable taking at_point<P>) may act at P: true unless it says not.
+template <class Hook, hook_point P>
+constexpr bool hook_listens() {
+  using H = std::remove_cvref_t<Hook>;
+  if constexpr (requires { H::template listens<P>; })
+    return H::template listens<P>;
+  else
+    return true;
+}
 }  // namespace detail
 
 /// Any hooks object behind one pointer and one function: `forward(m, ws, tokens, B, T, any_hooks(h))` is
