@@ -98,7 +98,8 @@ constexpr bool hooked = hooks_at<Hooks, P>;
 
 /// The forward pass's hook for the points of one block (layer -1: the model-wide points):
 /// hook(at_point<P>, data, width) runs the hooks object at P, if it has P; listens<P> says whether it does,
-/// so that a component may fuse its work across a point that nobody hooks (the MLP's GELU into c_fc).
+/// so that a component may fuse its work across a point that nobody hooks (GELU into c_fc's product, the
+/// residual additions into the projections' products: kernels::gemm_epilogue).
 template <class Hooks>
 struct block_hook {
   Hooks& hooks;
