@@ -10,7 +10,8 @@
 /// rules keep the parts meaningful: a GEMM inside an attention zone counts as attention (the q k^T and
 /// P v products of the heads, not the linear layers), and only the thread that runs the step measures,
 /// outside parallel regions (a zone inside an active `omp parallel` region is empty, so with several
-/// threads the work inside attention's parallel loop over heads, softmax included, counts as attention).
+/// threads the work inside attention's parallel loop over heads, softmax included, counts as attention, and
+/// the work a product's epilogue does on its threads, GELU and the residual additions, counts as GEMM).
 /// At one thread, the setting of the study's runs, every part is measured where it runs. The state is per
 /// thread: enable(), reset() and seconds() concern the calling thread's zones only.
 ///
