@@ -537,7 +537,7 @@ TEST_CASE("compile-time hooks capture, ablate and patch", "[hooks]") {
     REQUIRE(cap.seen.size() == A::layers);
     for (float x : cap.seen[0]) REQUIRE(x == 0.f);
   }
-  SECTION("GELU and the residual additions run inside the products only where nothing hooks: the same bits") {
+  SECTION("GELU and residual adds fused only where unhooked: same bits") {
     // Without a hook at mlp_pre, GELU runs on each finished block of c_fc's output (more than one block of
     // rows here), and without one at attn_out (mlp_out) the residual addition on each block of the
     // projection's output; a hook there gets the product first, and what it leaves is what follows sees.

@@ -76,14 +76,15 @@ struct gpt2 {
     detail::layernorm_rows(b.act(act::resid_mid), b.param(role::ln_2_weight), b.param(role::ln_2_bias), ln2,
                            b.act(act::ln2_mean), b.act(act::ln2_rstd), n, d);
     hook(at_point<hook_point::ln2>, ln2, d);
-    if constexpr (!detail::hook_listens<Hook, hook_point::mlp_pre>()) {
-      // Nothing changes mlp_pre between c_fc and GELU: GELU runs on each finished block of c_fc's output
-      // while the block is still in the L2 (gelu_block; the same values as the separate pass below).
-      const detail::gelu_block g{pre, post, nullptr, dm};
-      detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm,
-                             {&detail::gelu_block::run, &g});
-    } else {
-      detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm);
+    // Where nothing hooks mlp_pre (mlp_out), GELU (the residual addition) runs on each finished block of
+    // c_fc's (c_proj's) output while the block is still in the L2: gelu_block, residual_add, the same values
+    // as the separate passes after a hook.
+    constexpr bool gelu_inside = !detail::hook_listens<Hook, hook_point::mlp_pre>();
+    constexpr bool add_inside = !detail::hook_listens<Hook, hook_point::mlp_out>();
+    const detail::gelu_block g{pre, post, nullptr, dm};
+    detail::linear_forward(ln2, d, n, d, dm, b.param(role::mlp_fc_weight), b.param(role::mlp_fc_bias), pre, dm,
+                           {gelu_inside ? &detail::gelu_block::run : nullptr, &g});
+    if constexpr (!gelu_inside) {
       hook(at_point<hook_point::mlp_pre>, pre, dm);
       const profile::zone gz(profile::part::gelu);  // the whole parallel region, on the calling thread
       detail::parallel_rows(n, [&](std::size_t r0, std::size_t r1) {
@@ -91,13 +92,10 @@ struct gpt2 {
       });
     }
     hook(at_point<hook_point::mlp_post>, post, dm);
-    if constexpr (!detail::hook_listens<Hook, hook_point::mlp_out>()) {
-      // resid_post = resid_mid + mlp_out on each finished block of c_proj's output (residual_add)
-      const detail::residual_add r{b.act(act::resid_mid), out, b.act(act::resid_post), d};
-      detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d,
-                             {&detail::residual_add::run, &r});
-    } else {
-      detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d);
+    const detail::residual_add r{b.act(act::resid_mid), out, b.act(act::resid_post), d};
+    detail::linear_forward(post, dm, n, dm, d, b.param(role::mlp_proj_weight), b.param(role::mlp_proj_bias), out, d,
+                           {add_inside ? &detail::residual_add::run : nullptr, &r});
+    if constexpr (!add_inside) {
       hook(at_point<hook_point::mlp_out>, out, d);
       detail::add_rows(b.act(act::resid_mid), out, b.act(act::resid_post), n * d);
     }

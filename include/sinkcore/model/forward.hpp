@@ -140,14 +140,13 @@ void forward(const model<A>& m, workspace<A>& ws, std::span<const int> tokens, s
         for (std::size_t h = 0; h < H; ++h) mix(s, h);
     }
     hook(at_point<hp::z>, a.z, d);
-    if constexpr (!detail::hooked<hp::attn_out, HK>) {
-      // resid_mid = resid_pre + attn_out on each finished block of the projection's output (residual_add)
-      const detail::residual_add r{a.resid_pre, a.attn_out, a.resid_mid, d};
-      detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias),
-                             a.attn_out, d, {&detail::residual_add::run, &r});
-    } else {
-      detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias),
-                             a.attn_out, d);
+    // Where nothing hooks attn_out, resid_mid = resid_pre + attn_out on each finished block of the projection's
+    // output (residual_add); otherwise after the hook.
+    constexpr bool add_inside = !detail::hooked<hp::attn_out, HK>;
+    const detail::residual_add r{a.resid_pre, a.attn_out, a.resid_mid, d};
+    detail::linear_forward(a.z, d, n, d, d, b.param(role::attn_proj_weight), b.param(role::attn_proj_bias), a.attn_out, d,
+                           {add_inside ? &detail::residual_add::run : nullptr, &r});
+    if constexpr (!add_inside) {
       hook(at_point<hp::attn_out>, a.attn_out, d);
       detail::add_rows(a.resid_pre, a.attn_out, a.resid_mid, n * d);
     }
