@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -383,11 +384,14 @@ TEMPLATE_LIST_TEST_CASE("gemm's epilogue sees every element of C once, with its 
       bool inside = true;
       static void run(const void* ctx, std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
         auto& s = *const_cast<seen*>(static_cast<const seen*>(ctx));
-        if (r0 >= r1 || c0 >= c1 || r1 > s.M || c1 > s.N) s.inside = false;  // threads write disjoint elements
+        // Atomic, relaxed: a wrong gemm may hand two threads the same block, and the test must then report it
+        // (count 2), not race on it.
+        if (r0 >= r1 || c0 >= c1 || r1 > s.M || c1 > s.N)
+          std::atomic_ref<bool>(s.inside).store(false, std::memory_order_relaxed);
         for (std::size_t i = r0; i < std::min(r1, s.M); ++i)
           for (std::size_t j = c0; j < std::min(c1, s.N); ++j) {
-            s.copy[i * s.N + j] = s.C[i * s.ldc + j];
-            ++s.count[i * s.N + j];
+            std::atomic_ref<float>(s.copy[i * s.N + j]).store(s.C[i * s.ldc + j], std::memory_order_relaxed);
+            std::atomic_ref<int>(s.count[i * s.N + j]).fetch_add(1, std::memory_order_relaxed);
           }
       }
     } s{C.data(), ldc, sh.M, sh.N, std::vector<float>(sh.M * sh.N, std::numeric_limits<float>::quiet_NaN()),
@@ -1332,10 +1336,20 @@ TEMPLATE_LIST_TEST_CASE("simd helpers", "[simd]", arch_list) {
     }
     REQUIRE_THAT(k::simd::sum<Arch>(x.data(), n), WithinAbs(s, 1e-5));
     REQUIRE_THAT(k::simd::dot<Arch>(x.data(), y.data(), n), WithinAbs(dt, 1e-5));
+    if (n < xsimd::batch<float, Arch>::size) {
+      // No whole vector: the chain of single roundings (fma1) from 0, in every build (an unfused x * y + z,
+      // as GCC leaves it at -O0 or under AddressSanitizer, rounds twice).
+      float chain = 0.f;
+      for (std::size_t i = 0; i < n; ++i) chain = k::simd::fma1(x[i], y[i], chain);
+      REQUIRE(k::simd::dot<Arch>(x.data(), y.data(), n) == chain);
+    }
     REQUIRE(k::simd::max<Arch>(x.data(), n) == float(mx));
     auto z = y;
     k::simd::axpy<Arch>(0.5f, x.data(), z.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE_THAT(z[i], WithinAbs(y[i] + 0.5 * x[i], 1e-6));
+    auto w = y;  // a * x not exact (0.5 x is): one rounding or two tell apart
+    k::simd::axpy<Arch>(0.3f, x.data(), w.data(), n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(w[i] == k::simd::fma1(0.3f, x[i], y[i]));
     k::simd::scale<Arch>(2.f, z.data(), n);
     for (std::size_t i = 0; i < n; ++i) REQUIRE_THAT(z[i], WithinAbs(2 * (y[i] + 0.5 * x[i]), 2e-6));
   }

@@ -220,7 +220,9 @@ inline float sum(const float* x, std::size_t n) {
   return s;
 }
 
-/// sum_i x[i] * y[i]
+/// sum_i x[i] * y[i]: every product added with one rounding (simd::fma, fma1), in any build (written as
+/// x * y + z, it was fused by an optimising GCC and rounded twice at -O0, under AddressSanitizer or with
+/// -ffp-contract=off: the causal softmax's backward pass took other values there).
 template <class Arch = xsimd::default_arch>
 inline float dot(const float* x, const float* y, std::size_t n) {
   using b = fbatch<Arch>;
@@ -228,12 +230,12 @@ inline float dot(const float* x, const float* y, std::size_t n) {
   b a0(0.f), a1(0.f);
   std::size_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    a0 = xsimd::fma(b::load_unaligned(x + i), b::load_unaligned(y + i), a0);
-    a1 = xsimd::fma(b::load_unaligned(x + i + W), b::load_unaligned(y + i + W), a1);
+    a0 = simd::fma<Arch>(b::load_unaligned(x + i), b::load_unaligned(y + i), a0);
+    a1 = simd::fma<Arch>(b::load_unaligned(x + i + W), b::load_unaligned(y + i + W), a1);
   }
-  for (; i + W <= n; i += W) a0 = xsimd::fma(b::load_unaligned(x + i), b::load_unaligned(y + i), a0);
+  for (; i + W <= n; i += W) a0 = simd::fma<Arch>(b::load_unaligned(x + i), b::load_unaligned(y + i), a0);
   float s = hsum(a0 + a1);
-  for (; i < n; ++i) s += x[i] * y[i];
+  for (; i < n; ++i) s = fma1(x[i], y[i], s);
   return s;
 }
 
@@ -253,15 +255,16 @@ inline float max(const float* x, std::size_t n) {
   return m;
 }
 
-/// y[i] += a * x[i]
+/// y[i] += a * x[i], rounded once (fma1) in any build, as dot.
 template <class Arch = xsimd::default_arch>
 inline void axpy(float a, const float* x, float* y, std::size_t n) {
   using b = fbatch<Arch>;
   constexpr std::size_t W = b::size;
   const b va(a);
   std::size_t i = 0;
-  for (; i + W <= n; i += W) xsimd::fma(va, b::load_unaligned(x + i), b::load_unaligned(y + i)).store_unaligned(y + i);
-  for (; i < n; ++i) y[i] += a * x[i];
+  for (; i + W <= n; i += W)
+    simd::fma<Arch>(va, b::load_unaligned(x + i), b::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] = fma1(a, x[i], y[i]);
 }
 
 /// x[i] *= a
