@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <omp.h>
 #include <unistd.h>
 #include <random>
 #include <tuple>
@@ -118,6 +119,34 @@ TEST_CASE("the key bias gets no gradient: it cancels in the softmax", "[backward
     }
   CHECK(kb < 1e-6);
   CHECK(qb > 1e-4);  // while the query bias does get one
+}
+
+TEST_CASE("the loss and the gradients do not depend on the thread count", "[backward]") {
+  using A = gpt2_tiny::with_shape<micro_shape>;
+  const auto m = random_model<A>(7, 0.3f);
+  const std::size_t B = 6, T = 16;
+  const int threads_before = omp_get_max_threads();
+  for (unsigned seed = 0; seed < 4; ++seed) {
+    INFO("seed " << seed);
+    std::mt19937 rng(seed);
+    std::vector<int> tok(B * T);
+    for (auto& t : tok) t = int(rng() % A::vocab);
+    double loss[2], fwd[2];
+    std::vector<float> g[2];
+    for (int t = 0; t < 2; ++t) {
+      omp_set_num_threads(t + 1);
+      workspace<A> ws;
+      auto grads = make_gradients<A>();
+      loss[t] = forward_backward(m, ws, tok, B, T, grads);
+      fwd[t] = forward_loss(m, ws, tok, B, T);
+      g[t].assign(grads.begin(), grads.end());
+    }
+    omp_set_num_threads(threads_before);
+    // The rows' terms are summed in row order (an OpenMP reduction added each thread's part in turn).
+    CHECK(loss[0] == loss[1]);
+    CHECK(fwd[0] == fwd[1]);
+    CHECK(g[0] == g[1]);
+  }
 }
 
 // ---- training ----
