@@ -40,12 +40,15 @@ inline void layernorm_rows(const float* x, const float* g, const float* b, float
   });
 }
 
-/// out = a + b elementwise (count floats); out may alias a or b.
-inline void add_rows(const float* a, const float* b, float* out, std::size_t count) {
-  parallel_rows(count, [&](std::size_t i0, std::size_t i1) {
+/// out[i] = a[i] + b[i] for i in [i0, i1), on the calling thread; out may alias a or b.
+inline void add_span(const float* a, const float* b, float* out, std::size_t i0, std::size_t i1) {
 #pragma omp simd
-    for (std::size_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
-  });
+  for (std::size_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+}
+
+/// out = a + b elementwise (count floats), split over the threads; out may alias a or b.
+inline void add_rows(const float* a, const float* b, float* out, std::size_t count) {
+  parallel_rows(count, [&](std::size_t i0, std::size_t i1) { add_span(a, b, out, i0, i1); });
 }
 
 /// Rows per causal block of attention at context T (model/forward.hpp, backward.hpp): query rows

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "../kernels/gemm.hpp"
+#include "../kernels/parallel.hpp"
 #include "../kernels/simd.hpp"
 
 namespace sinkcore::detail {
@@ -29,8 +30,8 @@ inline void linear_backward(const float* x, std::size_t ldx, std::size_t n, std:
 }
 
 /// out = x + y on each finished block of a linear layer's output y (a kernels::gemm_epilogue; row stride
-/// ld for all three): the residual stream's addition, as add_rows computes it, while the block of y is
-/// still in the cache.
+/// ld for all three): the residual stream's addition, add_rows's add_span on each row of the block, while
+/// the block of y is still in the cache.
 struct residual_add {
   const float* x;
   const float* y;
@@ -38,12 +39,7 @@ struct residual_add {
   std::size_t ld;
   static void run(const void* ctx, std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
     const auto& a = *static_cast<const residual_add*>(ctx);
-    for (std::size_t r = r0; r < r1; ++r) {
-      const float *x = a.x + r * a.ld, *y = a.y + r * a.ld;
-      float* out = a.out + r * a.ld;
-#pragma omp simd
-      for (std::size_t c = c0; c < c1; ++c) out[c] = x[c] + y[c];
-    }
+    for (std::size_t r = r0; r < r1; ++r) add_span(a.x + r * a.ld, a.y + r * a.ld, a.out + r * a.ld, c0, c1);
   }
 };
 
