@@ -220,9 +220,10 @@ inline float sum(const float* x, std::size_t n) {
   return s;
 }
 
-/// sum_i x[i] * y[i]: every product added with one rounding (simd::fma, fma1), in any build (written as
-/// x * y + z, it was fused by an optimising GCC and rounded twice at -O0, under AddressSanitizer or with
-/// -ffp-contract=off: the causal softmax's backward pass took other values there).
+/// sum_i x[i] * y[i]: every product added with one rounding (simd::fma, fma1), in any build. Written as
+/// x * y + z, its rounding was the compiler's: twice at -O0, under AddressSanitizer or with
+/// -ffp-contract=off, and in an optimised build once or twice depending on whether GCC vectorised the
+/// tail's products (so the causal softmax's backward pass, which calls it, differed between builds).
 template <class Arch = xsimd::default_arch>
 inline float dot(const float* x, const float* y, std::size_t n) {
   using b = fbatch<Arch>;
